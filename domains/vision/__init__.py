@@ -1,0 +1,1 @@
+"""Vision: image classification on the shared zoo, data sources and trainer."""

@@ -1,0 +1,59 @@
+"""The vision config: every key a `vision` command accepts, with types and defaults."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import ConfigDict, Field
+
+from shared.config import ConfigModel
+from shared.training import RuntimeConfig, TrainConfig
+
+
+class VisionModelConfig(ConfigModel):
+    """`model.name` picks a zoo classifier; any other key is one of its options.
+
+    The options differ per architecture, so the zoo validates them when it builds the
+    model (an unknown option is an error that lists the valid ones).
+    """
+
+    model_config = ConfigDict(extra="allow", validate_assignment=True, protected_namespaces=())
+
+    name: str = "small_cnn"
+
+    def options(self) -> dict[str, Any]:
+        return dict(self.model_extra or {})
+
+
+class VisionDataConfig(ConfigModel):
+    source: str = "builtin:digits"
+    image_size: tuple[int, int] | None = Field(None, description="resize to (height, width)")
+    color_mode: Literal["auto", "grayscale", "rgb"] = "auto"
+    validation_split: float = Field(0.1, ge=0, lt=1)
+    test_split: float = Field(0.2, ge=0, lt=1)
+    on_corrupt: Literal["skip", "fail"] = "skip"
+    augment: dict[str, float] = Field(
+        default_factory=dict, description="layer name -> magnitude, e.g. {translate: 0.1}"
+    )
+
+
+class TransferConfig(ConfigModel):
+    """`--init-from RUN`: start from a trained run's backbone."""
+
+    init_from: str | None = None
+    head_epochs: int = Field(3, ge=0, description="epochs with the backbone frozen")
+    fine_tune_learning_rate: float = Field(1e-4, gt=0)
+
+
+class ExplainConfig(ConfigModel):
+    examples: int = Field(16, ge=1, le=256)
+
+
+class VisionConfig(ConfigModel):
+    task: Literal["classify"] = "classify"
+    model: VisionModelConfig = VisionModelConfig()
+    data: VisionDataConfig = VisionDataConfig()
+    train: TrainConfig = TrainConfig()
+    runtime: RuntimeConfig = RuntimeConfig()
+    transfer: TransferConfig = TransferConfig()
+    explain: ExplainConfig = ExplainConfig()

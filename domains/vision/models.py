@@ -1,0 +1,54 @@
+"""Vision models: zoo classifiers built from the config, and transfer from a run."""
+
+from __future__ import annotations
+
+import keras
+
+from domains.vision.config import VisionConfig
+from shared.data import ImageData
+from shared.errors import UserError
+from shared.run_dir import RunDir
+from shared.zoo import build_model
+
+
+def build_classifier(config: VisionConfig, data: ImageData) -> keras.Model:
+    """The configured zoo classifier for this data's image shape and classes."""
+    return build_model(
+        config.model.name,
+        input_shape=tuple(data.image_shape),
+        num_classes=data.num_classes,
+        **config.model.options(),
+    )
+
+
+def compile_classifier(
+    model: keras.Model, optimizer: keras.optimizers.Optimizer, config: VisionConfig
+) -> None:
+    """Integer labels, reported as loss and accuracy."""
+    model.compile(
+        optimizer=optimizer,
+        loss=keras.losses.SparseCategoricalCrossentropy(),
+        metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
+        jit_compile=config.train.jit,
+    )
+
+
+def load_backbone_from(source: str, model: keras.Model) -> RunDir:
+    """Copy a trained run's backbone weights into `model` (same architecture needed)."""
+    run = RunDir.open(source)
+    trained = keras.models.load_model(run.model_path, safe_mode=True, compile=False)
+    try:
+        donor = trained.get_layer("backbone")
+    except ValueError:
+        raise UserError(f"run {run.path} has no zoo backbone to transfer") from None
+    target = model.get_layer("backbone")
+    donor_shapes = [tuple(w.shape) for w in donor.weights]
+    target_shapes = [tuple(w.shape) for w in target.weights]
+    if donor_shapes != target_shapes:
+        raise UserError(
+            f"--init-from {run.path}: its backbone does not match this model "
+            f"({len(donor_shapes)} vs {len(target_shapes)} weights, or different shapes); "
+            "use the same model.name, options and image channels"
+        )
+    target.set_weights(donor.get_weights())
+    return run

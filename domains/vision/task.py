@@ -1,0 +1,260 @@
+"""Vision classification: train, evaluate, predict and explain on a run directory."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import keras
+import numpy as np
+from sklearn.metrics import confusion_matrix, f1_score
+
+from domains.vision import data as vision_data
+from domains.vision import plots as vision_plots
+from domains.vision.config import VisionConfig
+from domains.vision.models import build_classifier, compile_classifier, load_backbone_from
+from shared import plots
+from shared.config import dump_yaml
+from shared.data import ImageData, describe, image_dataset, build_augmentation
+from shared.distribute import describe_strategy, is_chief, select_strategy
+from shared.errors import UserError
+from shared.model_card import write_model_card
+from shared.run_dir import RunDir, write_json
+from shared.training import fit, make_optimizer, setup_runtime
+from shared.training.trainer import history_rows
+
+LOG = logging.getLogger("deepfield.vision")
+DOMAIN, TASK = "vision", "classify"
+
+
+# === Training ===
+def train(config: VisionConfig, run: RunDir) -> dict[str, Any]:
+    """Train the configured classifier into `run`, then evaluate it on the test split."""
+    setup_runtime(config.train, config.runtime)
+    data = vision_data.load(config.data, config.runtime.seed)
+    LOG.info(describe(data))
+    strategy = select_strategy(config.runtime)
+    LOG.info("strategy: %s", describe_strategy(strategy))
+    chief = is_chief()
+    if chief:
+        write_json(run.splits_path, data_record(data))
+
+    batch = config.train.batch_size
+    augment = build_augmentation(config.data.augment, seed=config.runtime.seed)
+    train_ds = image_dataset(
+        data, "train", batch, shuffle=True, seed=config.runtime.seed, augment=augment,
+        drop_remainder=config.runtime.strategy == "multi-worker",
+    )
+    val_ds = image_dataset(data, "validation", batch)
+    steps = config.train.steps_per_epoch or max(1, len(data.splits["train"]) // batch)
+    multi_worker = config.runtime.strategy == "multi-worker"
+    if multi_worker:
+        from shared.training.distributed_loop import fit_distributed as fit_fn
+    else:
+        fit_fn = fit
+    extra = {"strategy": strategy} if multi_worker else {}
+
+    with strategy.scope():
+        model = build_classifier(config, data)
+        if config.transfer.init_from:
+            source = load_backbone_from(config.transfer.init_from, model)
+            LOG.info("backbone initialised from %s", source.path)
+            head = config.transfer.head_epochs
+            model.get_layer("backbone").trainable = False
+            compile_classifier(model, make_optimizer(config.train, steps), config)
+            fit_fn(model, train_ds, val_ds, run=run, train=config.train, epochs=head,
+                   checkpoint_dir=run.checkpoints / "head", **extra)
+            model.get_layer("backbone").trainable = True
+            fine_tune = config.train.model_copy(
+                update={"learning_rate": config.transfer.fine_tune_learning_rate}
+            )
+            compile_classifier(model, make_optimizer(fine_tune, steps), config)
+            fit_fn(model, train_ds, val_ds, run=run, train=config.train,
+                   epochs=head + config.train.epochs, initial_epoch=head,
+                   checkpoint_dir=run.checkpoints / "fine_tune", **extra)
+        else:
+            compile_classifier(model, make_optimizer(config.train, steps), config)
+            fit_fn(model, train_ds, val_ds, run=run, train=config.train, **extra)
+
+    if not chief:
+        return {}
+    save_model(model, run.model_path)
+    metrics = evaluate_model(model, data, "test", run)
+    plots.training_curves(history_rows(run.history_path), run.plots / "training_curves.png")
+    images, labels = data.splits["test"].arrays(limit=config.explain.examples)
+    vision_plots.gradcam_grid(model, images[:8], data.class_names, run.plots / "gradcam.png", labels[:8])
+    write_card(config, run, data, model, metrics)
+    return metrics
+
+
+def save_model(model: keras.Model, path: Path) -> None:
+    """Save beside the target, then rename, so model.keras is whole or absent."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".keras")
+    os.close(fd)
+    try:
+        model.save(tmp)
+        os.replace(tmp, path)
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+
+
+def data_record(data: ImageData) -> dict[str, Any]:
+    """What predict and evaluate need to treat new inputs as training did."""
+    return {
+        "spec": data.spec,
+        "class_names": list(data.class_names),
+        "image_shape": list(data.image_shape),
+        "splits": data.split_info,
+    }
+
+
+def write_card(config: VisionConfig, run: RunDir, data: ImageData, model, metrics) -> None:
+    write_model_card(
+        run,
+        title=f"{config.model.name} image classifier",
+        summary=f"A {config.model.name} classifier of {data.num_classes} classes "
+        f"trained with Deepfield on `{data.spec}`.",
+        data={
+            "source": data.spec,
+            "classes": ", ".join(data.class_names),
+            "image shape": "x".join(map(str, data.image_shape)),
+            **{f"{name} examples": len(split) for name, split in data.splits.items()},
+        },
+        model={
+            "architecture": config.model.name,
+            "options": json.dumps(config.model.options()) or "{}",
+            "parameters": f"{model.count_params():,}",
+            "initialised from": config.transfer.init_from or "random",
+        },
+        training={
+            "epochs": config.train.epochs,
+            "batch size": config.train.batch_size,
+            "optimizer": config.train.optimizer,
+            "learning rate": config.train.learning_rate,
+            "schedule": config.train.lr_schedule,
+            "precision": config.train.precision,
+            "strategy": config.runtime.strategy,
+            "seed": config.runtime.seed,
+        },
+        metrics={k: v for k, v in metrics.items() if k not in ("task", "domain")},
+        intended_use="Classifying images like those of the training source, at the same "
+        "resolution and colour mode. Inputs are resized to the training image shape.",
+        limitations=[
+            "Accuracy is measured on a held-out split of the same source; images from "
+            "another camera, scanner or population may score lower.",
+            "Grad-CAM maps show where the last feature map drove the prediction, "
+            "not a causal explanation.",
+        ],
+    )
+
+
+# === Evaluation ===
+def load_model(run: RunDir) -> keras.Model:
+    return keras.models.load_model(run.model_path, safe_mode=True, compile=False)
+
+
+def predict_probabilities(model: keras.Model, data: ImageData, split: str, batch: int = 256):
+    images, labels = data.splits[split].arrays()
+    probabilities = model.predict(images.astype("float32"), batch_size=batch, verbose=0)
+    return images, labels, np.asarray(probabilities, np.float64)
+
+
+def evaluate_model(
+    model: keras.Model, data: ImageData, split: str, run: RunDir, out: Path | None = None
+) -> dict[str, Any]:
+    """Metrics on one split, written to metrics.json (or `out`), with the split's plots."""
+    images, labels, probabilities = predict_probabilities(model, data, split)
+    predicted = probabilities.argmax(axis=1)
+    clipped = np.clip(probabilities[np.arange(len(labels)), labels], 1e-7, 1.0)
+    metrics = {
+        "loss": float(-np.mean(np.log(clipped))),
+        "accuracy": float(np.mean(predicted == labels)),
+        "f1": float(f1_score(labels, predicted, average="macro")),
+        "split": split,
+        "num_examples": int(len(labels)),
+        "task": TASK,
+        "domain": DOMAIN,
+    }
+    run.write_metrics(metrics, path=out)
+    matrix = confusion_matrix(labels, predicted, labels=range(data.num_classes))
+    plots.confusion_matrix(matrix, data.class_names, run.plots / "confusion_matrix.png")
+    vision_plots.misclassified(
+        images, labels, probabilities, data.class_names, run.plots / "misclassified.png"
+    )
+    return metrics
+
+
+def evaluate(
+    run: RunDir, config: VisionConfig, *, source: str | None, split: str, out: Path | None
+) -> dict[str, Any]:
+    """Re-evaluate a finished run, on its own data or on another source with its classes."""
+    record = json.loads(run.splits_path.read_text())
+    data_config = config.data.model_copy(
+        update={"source": source or config.data.source, "image_size": tuple(record["image_shape"][:2])}
+    )
+    data = vision_data.load(data_config, config.runtime.seed)
+    if list(data.class_names) != record["class_names"]:
+        raise UserError(
+            f"classes of {data.spec} ({', '.join(data.class_names)}) differ from the run's "
+            f"({', '.join(record['class_names'])})"
+        )
+    if tuple(data.image_shape) != tuple(record["image_shape"]):
+        raise UserError(
+            f"{data.spec} gives images of shape {data.image_shape}, the run was trained on "
+            f"{tuple(record['image_shape'])}; set data.color_mode to match"
+        )
+    return evaluate_model(load_model(run), data, split, run, out)
+
+
+# === Prediction and explanation ===
+def load_inputs(run: RunDir, inputs: list[str]) -> tuple[list[Path], np.ndarray, dict]:
+    record = json.loads(run.splits_path.read_text())
+    paths = vision_data.expand_inputs(inputs)
+    shape = tuple(record["image_shape"])
+    images = np.stack([vision_data.decode_file(p, shape) for p in paths])
+    return paths, images, record
+
+
+def predict(run: RunDir, inputs: list[str], top_k: int = 3) -> list[dict[str, Any]]:
+    """One result per input file: label, class id, probability and the top-k classes."""
+    paths, images, record = load_inputs(run, inputs)
+    names = record["class_names"]
+    probabilities = load_model(run).predict(images, verbose=0)
+    results = []
+    for path, probs in zip(paths, probabilities, strict=True):
+        order = np.argsort(-probs)[: min(top_k, len(names))]
+        results.append(
+            {
+                "input": str(path),
+                "label": names[int(order[0])],
+                "class_id": int(order[0]),
+                "probability": round(float(probs[order[0]]), 6),
+                "top_k": [{"label": names[int(i)], "probability": round(float(probs[i]), 6)} for i in order],
+            }
+        )
+    return results
+
+
+def explain(
+    run: RunDir, config: VisionConfig, inputs: list[str], out: Path | None = None
+) -> Path:
+    """Grad-CAM overlays for the given images, or for test examples when none are given."""
+    model = load_model(run)
+    target = Path(out) if out else run.plots / "gradcam_explain.png"
+    if inputs:
+        _, images, record = load_inputs(run, inputs)
+        return vision_plots.gradcam_grid(model, images, record["class_names"], target)
+    data = vision_data.load(config.data, config.runtime.seed)
+    images, labels = data.splits["test"].arrays(limit=config.explain.examples)
+    return vision_plots.gradcam_grid(model, images, data.class_names, target, labels)
+
+
+def discard_incomplete(run: RunDir) -> None:
+    """Remove a run folder that never got past set-up (no checkpoint, no model)."""
+    if run.path.is_dir() and not any(run.checkpoints.rglob("*.h5")) and not run.model_path.exists():
+        shutil.rmtree(run.path, ignore_errors=True)

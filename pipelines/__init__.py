@@ -1,0 +1,17 @@
+"""The user surface: the `deepfield` CLI and the Python API it shares with notebooks.
+
+    from pipelines import vision, load_run
+"""
+
+from pipelines.run import Run, load_run
+
+__all__ = ["Run", "load_run"]
+
+
+def __getattr__(name: str):
+    # Domain APIs import TensorFlow; load them on first use so `import pipelines` stays fast.
+    if name in ("vision",):
+        import importlib
+
+        return importlib.import_module(f"pipelines.{name}")
+    raise AttributeError(name)

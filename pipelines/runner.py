@@ -1,0 +1,150 @@
+"""The life of a training run, the same for every domain.
+
+Resolve the run directory, refuse to mix two configs in one folder, resume what a kill
+interrupted, start local workers for a one-machine multi-worker run, mark the run
+complete only once its model and metrics exist, and keep every failure's traceback in
+the run's log.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from shared.config import ConfigModel, dump_yaml, to_plain
+from shared.errors import UserError
+from shared.run_dir import RunDir, write_atomic
+
+LOG = logging.getLogger("deepfield")
+LAUNCHED_ENV = "DEEPFIELD_LOCAL_WORKER"
+
+
+def default_run_dir(domain: str, task: str) -> Path:
+    return Path("runs") / domain / task / time.strftime("%Y%m%d-%H%M%S")
+
+
+def prepare_run(
+    path: Path, config: ConfigModel, domain: str, *, write: bool = True
+) -> tuple[RunDir, bool]:
+    """Open or create the run folder; returns (run, already_complete).
+
+    Rerunning the same command on the same folder resumes it; a different config in
+    the same folder is refused so two experiments never share checkpoints.
+    """
+    run = RunDir(path)
+    if run.path.exists() and not run.path.is_dir():
+        raise UserError(f"--run-dir {run.path} is a file, not a folder")
+    if run.config_path.is_file():
+        saved = yaml.safe_load(run.config_path.read_text())
+        if saved != to_plain(config):
+            changed = sorted(_diff_keys(saved or {}, to_plain(config)))
+            raise UserError(
+                f"{run.path} holds a run with a different config (differs in: "
+                f"{', '.join(changed[:8])}); use a new --run-dir"
+            )
+        if run.is_complete():
+            return run, True
+    elif run.path.is_dir() and any(run.path.iterdir()):
+        raise UserError(f"--run-dir {run.path} exists and is not a run directory")
+    if write:
+        run.prepare()
+        write_atomic(run.config_path, dump_yaml(config))
+        run.set_status("running", domain=domain, task=getattr(config, "task", domain), pid=os.getpid())
+    return run, False
+
+
+def _diff_keys(a: Any, b: Any, prefix: str = "") -> set[str]:
+    if isinstance(a, dict) and isinstance(b, dict):
+        keys: set[str] = set()
+        for key in set(a) | set(b):
+            keys |= _diff_keys(a.get(key), b.get(key), f"{prefix}{key}.")
+        return keys
+    return set() if a == b else {prefix.rstrip(".")}
+
+
+def launch_needed(config: ConfigModel) -> bool:
+    runtime = config.runtime
+    return (
+        runtime.strategy == "multi-worker"
+        and bool(runtime.local_workers)
+        and not os.environ.get(LAUNCHED_ENV)
+    )
+
+
+def launch_local(domain: str, config: ConfigModel, run_path: Path) -> int:
+    """Run this training as `local_workers` processes on localhost (multi-worker)."""
+    from shared.distribute import launch_local_workers
+
+    with tempfile.TemporaryDirectory(prefix="deepfield-workers-") as tmp:
+        resolved = Path(tmp) / "config.yaml"
+        resolved.write_text(dump_yaml(config))
+        command = [
+            sys.executable, "-m", "pipelines.cli", domain, "train",
+            "--config", str(resolved), "--run-dir", str(run_path),
+        ]
+        LOG.info("starting %d local workers", config.runtime.local_workers)
+        return launch_local_workers(
+            command, config.runtime.local_workers, log_dir=Path(tmp)
+        )
+
+
+def execute(
+    domain: str,
+    config: ConfigModel,
+    run_path: Path,
+    train_fn: Callable[[ConfigModel, RunDir], dict[str, Any]],
+) -> RunDir:
+    """Train into `run_path` (creating or resuming it) and mark it complete."""
+    from shared.distribute import configure_devices, is_chief
+
+    configure_devices(config.runtime)
+    if launch_needed(config):
+        prepare_run(run_path, config, domain, write=False)
+        code = launch_local(domain, config, run_path)
+        if code != 0:
+            raise UserError(f"a local worker failed with exit code {code}; see {run_path}/log.txt")
+        return RunDir.open(run_path)
+    chief = is_chief()
+    fresh = not Path(run_path).exists()
+    run, complete = prepare_run(run_path, config, domain, write=chief)
+    if complete:
+        LOG.info("run %s is already complete; nothing to do", run.path)
+        return run
+    handler = run.attach_log() if chief else None
+    try:
+        LOG.info("training %s into %s", domain, run.path)
+        train_fn(config, run)
+        if chief:
+            run.set_status("complete", finished=time.strftime("%Y-%m-%dT%H:%M:%S"))
+    except KeyboardInterrupt:
+        if chief:
+            run.set_status("interrupted")
+        raise
+    except UserError:
+        if chief:
+            run.set_status("failed")
+            if fresh and not any(run.checkpoints.rglob("*.h5")):
+                # Bad input found before any training: leave nothing half-written.
+                RunDir.detach_log(handler)
+                handler = None
+                shutil.rmtree(run.path, ignore_errors=True)
+        raise
+    except Exception:
+        LOG.exception("training failed")
+        if chief:
+            run.set_status("failed")
+        raise
+    finally:
+        if handler:
+            RunDir.detach_log(handler)
+    return run

@@ -1,0 +1,98 @@
+"""Vision from Python: the functions the CLI and notebooks share.
+
+    from pipelines import vision
+    run = vision.train(config="digits", data="builtin:digits")
+    run.metrics["accuracy"], run.plots, run.predict(["digit.png"])
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from domains.vision.config import VisionConfig
+from pipelines import configs, runner
+from pipelines.run import Run
+
+DOMAIN = "vision"
+
+
+def resolve_config(
+    config: str | None = None,
+    overrides: list[str] | tuple[str, ...] = (),
+    **shortcuts: Any,
+) -> VisionConfig:
+    """The validated config a `train` would use (named config, `--set`s, flags)."""
+    return configs.resolve(DOMAIN, VisionConfig, config, overrides, **shortcuts)
+
+
+def train(
+    config: str | None = "default",
+    data: str | None = None,
+    overrides: list[str] | tuple[str, ...] = (),
+    run_dir: str | Path | None = None,
+    *,
+    init_from: str | Path | None = None,
+    strategy: str | None = None,
+    devices: int | None = None,
+    local_workers: int | None = None,
+    seed: int | None = None,
+    precision: str | None = None,
+    jit: bool | None = None,
+    deterministic: bool | None = None,
+    epochs: int | None = None,
+) -> Run:
+    """Train an image classifier and return its finished Run."""
+    from domains.vision import task
+
+    resolved = resolve_config(
+        config,
+        overrides,
+        **{
+            "data.source": data,
+            "transfer.init_from": str(init_from) if init_from else None,
+            "runtime.strategy": strategy,
+            "runtime.devices": devices,
+            "runtime.local_workers": local_workers,
+            "runtime.seed": seed,
+            "runtime.deterministic": deterministic,
+            "train.precision": precision,
+            "train.jit": jit,
+            "train.epochs": epochs,
+        },
+    )
+    path = Path(run_dir) if run_dir else runner.default_run_dir(DOMAIN, resolved.task)
+    finished = runner.execute(DOMAIN, resolved, path, task.train)
+    return Run(finished.path)
+
+
+def _config_of(run: Run) -> VisionConfig:
+    return VisionConfig.model_validate(run.config)
+
+
+def evaluate(
+    run: Run | str | Path, data: str | None = None, split: str = "test", out: str | None = None
+) -> dict[str, Any]:
+    """Metrics of a finished run on a split of its data (or of another source)."""
+    from domains.vision import task
+
+    run = run if isinstance(run, Run) else Run(run)
+    return task.evaluate(
+        run.dir, _config_of(run), source=data, split=split, out=Path(out) if out else None
+    )
+
+
+def predict(run: Run | str | Path, inputs: list[str]) -> list[dict[str, Any]]:
+    """Class predictions for image files (or folders of them)."""
+    from domains.vision import task
+
+    run = run if isinstance(run, Run) else Run(run)
+    return task.predict(run.dir, list(inputs))
+
+
+def explain(run: Run | str | Path, inputs: list[str] | None = None, out: str | None = None) -> Path:
+    """Grad-CAM overlays for image files, or for test examples when none are given."""
+    from domains.vision import task
+
+    run = run if isinstance(run, Run) else Run(run)
+    return task.explain(run.dir, _config_of(run), list(inputs or []), Path(out) if out else None)

@@ -1,0 +1,49 @@
+"""Grad-CAM (Selvaraju et al. 2017) for the zoo's classifiers.
+
+The zoo's classifiers share one layout (`preprocess` -> `backbone` -> `pool` ->
+`dropout` -> `predictions`), so the last convolutional feature map is the backbone's
+output and the gradient of a class score with respect to it is one tape away.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import tensorflow as tf
+from matplotlib import colormaps
+
+
+def gradcam_heatmaps(
+    model, images: np.ndarray, class_ids: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Heatmaps in [0, 1] at image resolution, and the class each one explains.
+
+    `class_ids` defaults to the predicted class of each image.
+    """
+    images = tf.convert_to_tensor(images, tf.float32)
+    head = [model.get_layer(name) for name in ("pool", "dropout", "predictions")]
+    with tf.GradientTape() as tape:
+        features = model.get_layer("backbone")(model.get_layer("preprocess")(images))
+        tape.watch(features)
+        x = features
+        for layer in head:
+            x = layer(x, training=False)
+        probabilities = tf.cast(x, tf.float32)
+        if class_ids is None:
+            class_ids = tf.argmax(probabilities, axis=-1).numpy()
+        scores = tf.gather(probabilities, class_ids, axis=1, batch_dims=1)
+    grads = tf.cast(tape.gradient(scores, features), tf.float32)
+    features = tf.cast(features, tf.float32)
+    weights = tf.reduce_mean(grads, axis=(1, 2), keepdims=True)
+    cam = tf.nn.relu(tf.reduce_sum(weights * features, axis=-1))
+    cam = cam / (tf.reduce_max(cam, axis=(1, 2), keepdims=True) + 1e-8)
+    cam = tf.image.resize(cam[..., None], images.shape[1:3], method="bilinear")[..., 0]
+    return cam.numpy(), np.asarray(class_ids)
+
+
+def overlay_heatmap(image: np.ndarray, heatmap: np.ndarray, alpha: float = 0.45) -> np.ndarray:
+    """The image (0..255, grey or RGB) with the heatmap blended over it, as uint8 RGB."""
+    image = np.asarray(image, np.float32)
+    if image.shape[-1] == 1:
+        image = np.repeat(image, 3, axis=-1)
+    colour = colormaps["jet"](np.clip(heatmap, 0, 1))[..., :3] * 255.0
+    return np.clip((1 - alpha) * image + alpha * colour, 0, 255).astype(np.uint8)

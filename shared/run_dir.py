@@ -1,0 +1,140 @@
+"""The run directory: one folder per training run, with a fixed layout.
+
+    config.yaml  metrics.json  history.csv  model.keras  checkpoints/  tensorboard/
+    plots/*.png  MODEL_CARD.md  log.txt  status.json  data_splits.json
+
+`status.json` says whether the run is `running` or `complete`; a run is only marked
+complete after `model.keras` has been written whole, so a killed run never claims to be
+finished. Every file is written aside and renamed into place, so a reader never sees a
+half-written file.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from shared.errors import UserError
+
+LOG = logging.getLogger("deepfield")
+
+
+def write_atomic(path: Path, data: str | bytes) -> None:
+    """Write `data` to a temporary file beside `path`, then rename it into place."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data.encode() if isinstance(data, str) else data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_json(path: Path, obj: Any) -> None:
+    write_atomic(path, json.dumps(obj, indent=2, sort_keys=False) + "\n")
+
+
+class RunDir:
+    """A run directory on disk and the files it holds."""
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = Path(path)
+
+    # === Paths ===
+    config_path = property(lambda self: self.path / "config.yaml")
+    metrics_path = property(lambda self: self.path / "metrics.json")
+    history_path = property(lambda self: self.path / "history.csv")
+    model_path = property(lambda self: self.path / "model.keras")
+    checkpoints = property(lambda self: self.path / "checkpoints")
+    tensorboard = property(lambda self: self.path / "tensorboard")
+    plots = property(lambda self: self.path / "plots")
+    model_card_path = property(lambda self: self.path / "MODEL_CARD.md")
+    log_path = property(lambda self: self.path / "log.txt")
+    status_path = property(lambda self: self.path / "status.json")
+    splits_path = property(lambda self: self.path / "data_splits.json")
+
+    # === Opening ===
+    @classmethod
+    def open(cls, path: str | os.PathLike, *, require_complete: bool = True) -> RunDir:
+        """Open an existing run; a folder that is not one is a UserError."""
+        run = cls(path)
+        if not run.path.is_dir():
+            raise UserError(f"run directory {run.path} does not exist")
+        if not run.config_path.is_file() or not run.status_path.is_file():
+            raise UserError(f"{run.path} is not a run directory (no config.yaml/status.json)")
+        if require_complete and not run.is_complete():
+            raise UserError(
+                f"run {run.path} is not complete (state: {run.status().get('state')}); "
+                "rerun its train command to resume it"
+            )
+        return run
+
+    def status(self) -> dict[str, Any]:
+        try:
+            return json.loads(self.status_path.read_text())
+        except (OSError, ValueError):
+            return {}
+
+    def is_complete(self) -> bool:
+        return self.status().get("state") == "complete" and self.model_path.is_file()
+
+    def set_status(self, state: str, **extra: Any) -> None:
+        status = self.status()
+        status.update(state=state, updated=time.strftime("%Y-%m-%dT%H:%M:%S"), **extra)
+        write_json(self.status_path, status)
+
+    # === Writing ===
+    def prepare(self) -> None:
+        for folder in (self.path, self.checkpoints, self.plots):
+            folder.mkdir(parents=True, exist_ok=True)
+
+    def write_metrics(self, metrics: dict[str, Any], *, path: Path | None = None) -> Path:
+        """Write flat metrics: numbers plus the descriptive keys DESIGN.md names."""
+        flat = {}
+        for key, value in metrics.items():
+            if isinstance(value, str) or value is None:
+                flat[key] = value
+            else:
+                number = float(value)
+                flat[key] = int(number) if key == "num_examples" else number
+                if math.isnan(number):
+                    flat[key] = None
+        target = Path(path) if path else self.metrics_path
+        write_json(target, flat)
+        return target
+
+    def read_metrics(self) -> dict[str, Any]:
+        try:
+            return json.loads(self.metrics_path.read_text())
+        except (OSError, ValueError):
+            return {}
+
+    def plot_paths(self) -> list[Path]:
+        return sorted(self.plots.glob("*.png")) if self.plots.is_dir() else []
+
+    # === Logging ===
+    def attach_log(self) -> logging.Handler:
+        """Send the `deepfield` logger (and TF's warnings) to log.txt as well."""
+        self.path.mkdir(parents=True, exist_ok=True)
+        handler = logging.FileHandler(self.log_path)
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        logging.getLogger().addHandler(handler)
+        LOG.setLevel(logging.INFO)
+        return handler
+
+    @staticmethod
+    def detach_log(handler: logging.Handler) -> None:
+        logging.getLogger().removeHandler(handler)
+        handler.close()
+
+    def __repr__(self) -> str:
+        return f"RunDir({str(self.path)!r})"

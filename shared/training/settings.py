@@ -1,0 +1,37 @@
+"""The `train` and `runtime` config sections, spelled the same in every domain."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from shared.config import ConfigModel
+
+
+class TrainConfig(ConfigModel):
+    """How to fit: epochs, batch, optimiser, schedule, precision, compilation."""
+
+    epochs: int = Field(10, ge=1)
+    batch_size: int = Field(32, ge=1)
+    learning_rate: float = Field(1e-3, gt=0)
+    optimizer: Literal["adam", "adamw", "sgd", "rmsprop"] = "adam"
+    weight_decay: float = Field(0.0, ge=0)
+    momentum: float = Field(0.9, ge=0, lt=1)
+    lr_schedule: Literal["constant", "cosine", "exponential", "step"] = "constant"
+    warmup_epochs: int = Field(0, ge=0)
+    early_stopping_patience: int = Field(0, ge=0, description="0 turns early stopping off")
+    precision: Literal["float32", "mixed_bfloat16", "mixed_float16"] = "float32"
+    jit: bool = False
+    steps_per_epoch: int | None = Field(None, ge=1, description="None: one pass over the data")
+
+
+class RuntimeConfig(ConfigModel):
+    """Where and how reproducibly to run."""
+
+    strategy: Literal["auto", "default", "one-device", "mirrored", "multi-worker", "tpu"] = "auto"
+    devices: int | None = Field(None, ge=1, description="mirrored: replicas (logical CPUs here)")
+    local_workers: int | None = Field(None, ge=1, description="multi-worker on localhost")
+    tpu: str | None = Field(None, description="TPU name or grpc:// address for the resolver")
+    seed: int = 42
+    deterministic: bool = False
