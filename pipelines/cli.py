@@ -56,6 +56,9 @@ def cli(verbose: bool) -> None:
         format="%(message)s",
         stream=sys.stderr,
     )
+    for handler in logging.getLogger().handlers:
+        # Keras prints each epoch on the console; log.txt gets the same as plain lines.
+        handler.addFilter(lambda record: record.name != "deepfield.epochs")
     for noisy in ("absl", "tensorflow", "h5py", "matplotlib", "PIL"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 

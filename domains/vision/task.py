@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -19,8 +18,7 @@ from domains.vision import plots as vision_plots
 from domains.vision.config import VisionConfig
 from domains.vision.models import build_classifier, compile_classifier, load_backbone_from
 from shared import plots
-from shared.config import dump_yaml
-from shared.data import ImageData, describe, image_dataset, build_augmentation
+from shared.data import ImageData, build_augmentation, describe, image_dataset
 from shared.distribute import describe_strategy, is_chief, select_strategy
 from shared.errors import UserError
 from shared.model_card import write_model_card
@@ -42,7 +40,7 @@ def train(config: VisionConfig, run: RunDir) -> dict[str, Any]:
     LOG.info("strategy: %s", describe_strategy(strategy))
     chief = is_chief()
     if chief:
-        write_json(run.splits_path, data_record(data))
+        write_json(run.splits_path, data.split_info)
 
     batch = config.train.batch_size
     augment = build_augmentation(config.data.augment, seed=config.runtime.seed)
@@ -101,16 +99,6 @@ def save_model(model: keras.Model, path: Path) -> None:
         os.replace(tmp, path)
     finally:
         Path(tmp).unlink(missing_ok=True)
-
-
-def data_record(data: ImageData) -> dict[str, Any]:
-    """What predict and evaluate need to treat new inputs as training did."""
-    return {
-        "spec": data.spec,
-        "class_names": list(data.class_names),
-        "image_shape": list(data.image_shape),
-        "splits": data.split_info,
-    }
 
 
 def write_card(config: VisionConfig, run: RunDir, data: ImageData, model, metrics) -> None:
@@ -252,9 +240,3 @@ def explain(
     data = vision_data.load(config.data, config.runtime.seed)
     images, labels = data.splits["test"].arrays(limit=config.explain.examples)
     return vision_plots.gradcam_grid(model, images, data.class_names, target, labels)
-
-
-def discard_incomplete(run: RunDir) -> None:
-    """Remove a run folder that never got past set-up (no checkpoint, no model)."""
-    if run.path.is_dir() and not any(run.checkpoints.rglob("*.h5")) and not run.model_path.exists():
-        shutil.rmtree(run.path, ignore_errors=True)

@@ -21,6 +21,8 @@ from shared.run_dir import RunDir
 from shared.training.settings import RuntimeConfig, TrainConfig
 
 LOG = logging.getLogger("deepfield.trainer")
+# Per-epoch lines for log.txt; the console already shows Keras's own progress output.
+EPOCH_LOG = logging.getLogger("deepfield.epochs")
 
 
 def setup_runtime(train: TrainConfig, runtime: RuntimeConfig) -> None:
@@ -98,7 +100,7 @@ class EpochLog(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         shown = ", ".join(f"{k}={float(v):.4f}" for k, v in (logs or {}).items())
-        LOG.info("epoch %d: %s", epoch + 1, shown)
+        EPOCH_LOG.info("epoch %d: %s", epoch + 1, shown)
 
 
 def standard_callbacks(
