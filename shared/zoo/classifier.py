@@ -1,0 +1,138 @@
+"""The head every zoo classifier shares, plus the option checks their builders use.
+
+One assembly means every classifier has the same top-level layout, which other code
+relies on (transfer learning freezes "backbone", Grad-CAM re-runs the head by name,
+exports feed raw pixels because "preprocess" is inside the model):
+
+    image (float32, raw 0..255) -> preprocess -> backbone -> pool -> dropout -> predictions
+"""
+
+from __future__ import annotations
+
+import numbers
+from collections.abc import Sequence
+from typing import Any
+
+import keras
+
+from shared.errors import UserError
+
+# The names other modules look layers up by; part of the contract, do not rename.
+PREPROCESS = "preprocess"
+BACKBONE = "backbone"
+POOL = "pool"
+DROPOUT = "dropout"
+PREDICTIONS = "predictions"
+HEAD_LAYER_NAMES = (PREPROCESS, BACKBONE, POOL, DROPOUT, PREDICTIONS)
+
+
+def assemble_classifier(
+    backbone: keras.Model,
+    input_shape: Sequence[int],
+    num_classes: int,
+    dropout: float,
+    name: str,
+) -> keras.Model:
+    """Wrap `backbone` (normalised image -> 4-D feature map) into a softmax classifier.
+
+    Args:
+        backbone: Functional model named "backbone" whose input is the image scaled to
+            0..1 and whose output is its last conv feature map.
+        input_shape: (H, W, C) of the raw image.
+        num_classes: Number of softmax outputs.
+        dropout: Dropout rate before the final Dense layer.
+        name: Name of the returned model (the zoo name, e.g. "resnet50").
+
+    Returns:
+        A functional model taking float32 raw pixels (0..255).
+    """
+    if backbone.name != BACKBONE:
+        raise ValueError(f"the backbone model must be named {BACKBONE!r}, got {backbone.name!r}")
+    if len(backbone.output.shape) != 4:
+        raise ValueError(f"the backbone must output a 4-D feature map, got {backbone.output.shape}")
+
+    # === Layers ===
+    preprocess = keras.layers.Rescaling(1.0 / 255, name=PREPROCESS)
+    pool = keras.layers.GlobalAveragePooling2D(name=POOL)
+    drop = keras.layers.Dropout(dropout, name=DROPOUT)
+    # float32 even under a mixed precision policy: softmax in float16 can underflow
+    # to exact zeros, and the loss takes their log.
+    predictions = keras.layers.Dense(
+        num_classes, activation="softmax", dtype="float32", name=PREDICTIONS
+    )
+
+    # === Functional Model ===
+    image = keras.Input(shape=tuple(input_shape), dtype="float32", name="image")
+    x = preprocess(image)
+    x = backbone(x)
+    x = pool(x)
+    x = drop(x)
+    outputs = predictions(x)
+    return keras.Model(image, outputs, name=name)
+
+
+# Option checks. Options arrive from YAML files and the command line, so a wrong value
+# is the user's mistake: each check raises UserError naming the option.
+
+
+def check_input_shape(input_shape: Any) -> tuple[int, int, int]:
+    """Return `input_shape` as an (H, W, C) tuple of positive ints, or raise UserError."""
+    try:
+        dims = tuple(input_shape)
+    except TypeError:
+        dims = ()
+    if len(dims) != 3 or not all(_is_integer(d) for d in dims):
+        raise UserError(
+            f"input_shape must be (height, width, channels) integers, got {input_shape!r}"
+        )
+    height, width, channels = (int(d) for d in dims)
+    if min(height, width, channels) < 1:
+        raise UserError(f"input_shape dimensions must be positive, got {input_shape!r}")
+    return height, width, channels
+
+
+def check_num_classes(num_classes: Any) -> int:
+    """Return `num_classes` as an int >= 2 (a softmax over one class is always 1)."""
+    if not _is_integer(num_classes) or num_classes < 2:
+        raise UserError(f"num_classes must be an integer >= 2, got {num_classes!r}")
+    return int(num_classes)
+
+
+def check_int(option: str, value: Any, *, minimum: int = 1, choices: Sequence[int] = ()) -> int:
+    """Return `value` if it is an int >= `minimum` (and in `choices`, if given)."""
+    if not _is_integer(value):
+        raise UserError(f"option {option!r} must be an integer, got {value!r}")
+    value = int(value)
+    if choices and value not in choices:
+        raise UserError(
+            f"option {option!r} must be one of {', '.join(map(str, choices))}, got {value}"
+        )
+    if value < minimum:
+        raise UserError(f"option {option!r} must be >= {minimum}, got {value}")
+    return value
+
+
+def check_rate(option: str, value: Any) -> float:
+    """Return `value` as a float in [0, 1), the valid range of a dropout rate."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value < 1:
+        raise UserError(f"option {option!r} must be a number in [0, 1), got {value!r}")
+    return float(value)
+
+
+def check_choice(option: str, value: Any, choices: Sequence[str]) -> str:
+    """Return `value` if it is one of `choices`."""
+    if value not in choices:
+        raise UserError(f"option {option!r} must be one of {', '.join(choices)}, got {value!r}")
+    return value
+
+
+def check_bool(option: str, value: Any) -> bool:
+    """Return `value` if it is a bool (no truthy strings: "false" would read as True)."""
+    if not isinstance(value, bool):
+        raise UserError(f"option {option!r} must be true or false, got {value!r}")
+    return value
+
+
+def _is_integer(value: Any) -> bool:
+    """True for Python and NumPy integers (shapes often come from arrays), not for bools."""
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
