@@ -3,7 +3,12 @@
     from pipelines import vision, load_run
 """
 
-from pipelines.run import Run, load_run
+import os
+
+# Before anything imports TensorFlow: keep its C++ info/warning chatter off the console.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from pipelines.run import Run, load_run  # noqa: E402
 
 __all__ = ["Run", "load_run"]
 

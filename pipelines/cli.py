@@ -8,16 +8,13 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import sys
 import traceback
 from pathlib import Path
 
 import click
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
-from shared.errors import UserError  # noqa: E402
+from shared.errors import UserError
 
 DOMAINS = ("vision",)
 

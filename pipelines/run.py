@@ -9,7 +9,6 @@ from typing import Any
 import yaml
 
 from shared.run_dir import RunDir
-from shared.training.trainer import history_rows
 
 
 class Run:
@@ -30,6 +29,8 @@ class Run:
 
     @property
     def history(self) -> list[dict[str, float]]:
+        from shared.training.trainer import history_rows
+
         return history_rows(self.dir.history_path)
 
     @property

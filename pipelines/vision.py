@@ -43,8 +43,6 @@ def train(
     epochs: int | None = None,
 ) -> Run:
     """Train an image classifier and return its finished Run."""
-    from domains.vision import task
-
     resolved = resolve_config(
         config,
         overrides,
@@ -62,6 +60,8 @@ def train(
         },
     )
     path = Path(run_dir) if run_dir else runner.default_run_dir(DOMAIN, resolved.task)
+    from domains.vision import task  # TensorFlow loads only once the config is known good
+
     finished = runner.execute(DOMAIN, resolved, path, task.train)
     return Run(finished.path)
 

@@ -23,7 +23,7 @@ from shared.distribute import describe_strategy, is_chief, select_strategy
 from shared.errors import UserError
 from shared.model_card import write_model_card
 from shared.run_dir import RunDir, write_json
-from shared.training import fit, make_optimizer, setup_runtime
+from shared.training.trainer import fit, make_optimizer, setup_runtime
 from shared.training.trainer import history_rows
 
 LOG = logging.getLogger("deepfield.vision")
@@ -34,10 +34,10 @@ DOMAIN, TASK = "vision", "classify"
 def train(config: VisionConfig, run: RunDir) -> dict[str, Any]:
     """Train the configured classifier into `run`, then evaluate it on the test split."""
     setup_runtime(config.train, config.runtime)
-    data = vision_data.load(config.data, config.runtime.seed)
-    LOG.info(describe(data))
     strategy = select_strategy(config.runtime)
     LOG.info("strategy: %s", describe_strategy(strategy))
+    data = vision_data.load(config.data, config.runtime.seed)
+    LOG.info(describe(data))
     chief = is_chief()
     if chief:
         write_json(run.splits_path, data.split_info)

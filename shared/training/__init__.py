@@ -1,6 +1,9 @@
-"""Training machinery shared by every domain: settings, runtime set-up and the trainer."""
+"""Training machinery shared by every domain.
+
+`settings` (the config sections) imports no TensorFlow, so configs validate fast;
+`trainer` and `distributed_loop` hold the training itself.
+"""
 
 from shared.training.settings import RuntimeConfig, TrainConfig
-from shared.training.trainer import fit, make_optimizer, setup_runtime
 
-__all__ = ["RuntimeConfig", "TrainConfig", "fit", "make_optimizer", "setup_runtime"]
+__all__ = ["RuntimeConfig", "TrainConfig"]
