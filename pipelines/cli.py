@@ -83,7 +83,8 @@ def vision_train(task, config, data, overrides, run_dir, strategy, devices, loca
         precision=precision, jit=None if jit is None else jit == "on",
         deterministic=deterministic,
     )
-    _print_metrics(run.path, run.metrics)
+    if run is not None:
+        _print_metrics(run.path, run.metrics)
 
 
 @vision.command("evaluate")

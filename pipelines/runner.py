@@ -25,7 +25,7 @@ from shared.errors import UserError
 from shared.run_dir import RunDir, write_atomic
 
 LOG = logging.getLogger("deepfield")
-LAUNCHED_ENV = "DEEPFIELD_LOCAL_WORKER"
+WORKER_LOGS = "workers"  # logs of workers other than worker 0, inside the run folder
 
 
 def default_run_dir(domain: str, task: str) -> Path:
@@ -53,7 +53,7 @@ def prepare_run(
             )
         if run.is_complete():
             return run, True
-    elif run.path.is_dir() and any(run.path.iterdir()):
+    elif run.path.is_dir() and any(p.name != WORKER_LOGS for p in run.path.iterdir()):
         raise UserError(f"--run-dir {run.path} exists and is not a run directory")
     if write:
         run.prepare()
@@ -71,19 +71,11 @@ def _diff_keys(a: Any, b: Any, prefix: str = "") -> set[str]:
     return set() if a == b else {prefix.rstrip(".")}
 
 
-def launch_needed(config: ConfigModel) -> bool:
-    runtime = config.runtime
-    return (
-        runtime.strategy == "multi-worker"
-        and bool(runtime.local_workers)
-        and not os.environ.get(LAUNCHED_ENV)
-    )
-
-
 def launch_local(domain: str, config: ConfigModel, run_path: Path) -> int:
     """Run this training as `local_workers` processes on localhost (multi-worker)."""
     from shared.distribute import launch_local_workers
 
+    # Resolved once here, so every worker trains the same config into the same folder.
     with tempfile.TemporaryDirectory(prefix="deepfield-workers-") as tmp:
         resolved = Path(tmp) / "config.yaml"
         resolved.write_text(dump_yaml(config))
@@ -93,7 +85,7 @@ def launch_local(domain: str, config: ConfigModel, run_path: Path) -> int:
         ]
         LOG.info("starting %d local workers", config.runtime.local_workers)
         return launch_local_workers(
-            command, config.runtime.local_workers, log_dir=Path(tmp)
+            command, config.runtime.local_workers, log_dir=Path(run_path) / WORKER_LOGS
         )
 
 
@@ -102,46 +94,53 @@ def execute(
     config: ConfigModel,
     run_path: Path,
     train_fn: Callable[[ConfigModel, RunDir], dict[str, Any]],
-) -> RunDir:
-    """Train into `run_path` (creating or resuming it) and mark it complete."""
-    from shared.distribute import configure_devices, is_chief
+) -> RunDir | None:
+    """Train into `run_path` (creating or resuming it) and mark it complete.
+
+    Returns None in a multi-worker worker other than the chief: it helped train, but
+    the run is the chief's to finish.
+    """
+    from shared.distribute import configure_devices, is_chief, should_launch_local_workers
 
     configure_devices(config.runtime)
-    if launch_needed(config):
+    if should_launch_local_workers(config.runtime):
         prepare_run(run_path, config, domain, write=False)
         code = launch_local(domain, config, run_path)
         if code != 0:
-            raise UserError(f"a local worker failed with exit code {code}; see {run_path}/log.txt")
+            raise UserError(
+                f"a local worker failed with exit code {code}; see {run_path}/log.txt "
+                f"and {run_path}/{WORKER_LOGS}/"
+            )
         return RunDir.open(run_path)
     chief = is_chief()
+    if not chief:
+        # Other workers train beside the chief but never touch the run directory.
+        train_fn(config, RunDir(run_path))
+        return None
     fresh = not Path(run_path).exists()
-    run, complete = prepare_run(run_path, config, domain, write=chief)
+    run, complete = prepare_run(run_path, config, domain)
     if complete:
         LOG.info("run %s is already complete; nothing to do", run.path)
         return run
-    handler = run.attach_log() if chief else None
+    handler = run.attach_log()
     try:
         LOG.info("training %s into %s", domain, run.path)
         train_fn(config, run)
-        if chief:
-            run.set_status("complete", finished=time.strftime("%Y-%m-%dT%H:%M:%S"))
+        run.set_status("complete", finished=time.strftime("%Y-%m-%dT%H:%M:%S"))
     except KeyboardInterrupt:
-        if chief:
-            run.set_status("interrupted")
+        run.set_status("interrupted")
         raise
     except UserError:
-        if chief:
-            run.set_status("failed")
-            if fresh and not any(run.checkpoints.rglob("*.h5")):
-                # Bad input found before any training: leave nothing half-written.
-                RunDir.detach_log(handler)
-                handler = None
-                shutil.rmtree(run.path, ignore_errors=True)
+        run.set_status("failed")
+        if fresh and not any(run.checkpoints.rglob("*.h5")):
+            # Bad input found before any training: leave nothing half-written.
+            RunDir.detach_log(handler)
+            handler = None
+            shutil.rmtree(run.path, ignore_errors=True)
         raise
     except Exception:
         LOG.exception("training failed")
-        if chief:
-            run.set_status("failed")
+        run.set_status("failed")
         raise
     finally:
         if handler:

@@ -41,8 +41,11 @@ def train(
     jit: bool | None = None,
     deterministic: bool | None = None,
     epochs: int | None = None,
-) -> Run:
-    """Train an image classifier and return its finished Run."""
+) -> Run | None:
+    """Train an image classifier and return its finished Run.
+
+    (None only inside a multi-worker worker other than the chief, which writes no run.)
+    """
     resolved = resolve_config(
         config,
         overrides,
@@ -63,7 +66,7 @@ def train(
     from domains.vision import task  # TensorFlow loads only once the config is known good
 
     finished = runner.execute(DOMAIN, resolved, path, task.train)
-    return Run(finished.path)
+    return Run(finished.path) if finished else None
 
 
 def _config_of(run: Run) -> VisionConfig:

@@ -23,8 +23,7 @@ from shared.distribute import describe_strategy, is_chief, select_strategy
 from shared.errors import UserError
 from shared.model_card import write_model_card
 from shared.run_dir import RunDir, write_json
-from shared.training.trainer import fit, make_optimizer, setup_runtime
-from shared.training.trainer import history_rows
+from shared.training.trainer import fit, history_rows, make_optimizer, setup_runtime
 
 LOG = logging.getLogger("deepfield.vision")
 DOMAIN, TASK = "vision", "classify"
@@ -82,6 +81,9 @@ def train(config: VisionConfig, run: RunDir) -> dict[str, Any]:
     if not chief:
         return {}
     save_model(model, run.model_path)
+    # Evaluate the saved artifact, outside any strategy: what users will load, and safe
+    # after multi-worker training, where the distributed model needs every worker.
+    model = load_model(run)
     metrics = evaluate_model(model, data, "test", run)
     plots.training_curves(history_rows(run.history_path), run.plots / "training_curves.png")
     images, labels = data.splits["test"].arrays(limit=config.explain.examples)
