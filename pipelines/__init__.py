@@ -1,6 +1,6 @@
 """The user surface: the `deepfield` CLI and the Python API it shares with notebooks.
 
-    from pipelines import vision, load_run
+from pipelines import vision, load_run
 """
 
 import os

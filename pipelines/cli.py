@@ -24,19 +24,40 @@ def _common_train_options(func):
         click.option("--task", default=None, help="the domain's task (vision: classify)"),
         click.option("--config", "config", default=None, help="named config or YAML path"),
         click.option("--data", default=None, help="data spec, e.g. builtin:digits, folder:PATH"),
-        click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
-                     help="override any config key (repeatable)"),
-        click.option("--run-dir", type=click.Path(path_type=Path), default=None,
-                     help="run folder (default runs/<domain>/<task>/<time>); rerun to resume"),
-        click.option("--strategy", default=None,
-                     type=click.Choice(["auto", "default", "one-device", "mirrored", "multi-worker", "tpu"])),
+        click.option(
+            "--set",
+            "overrides",
+            multiple=True,
+            metavar="KEY=VALUE",
+            help="override any config key (repeatable)",
+        ),
+        click.option(
+            "--run-dir",
+            type=click.Path(path_type=Path),
+            default=None,
+            help="run folder (default runs/<domain>/<task>/<time>); rerun to resume",
+        ),
+        click.option(
+            "--strategy",
+            default=None,
+            type=click.Choice(["auto", "default", "one-device", "mirrored", "multi-worker", "tpu"]),
+        ),
         click.option("--devices", type=int, default=None, help="mirrored: number of replicas"),
-        click.option("--local-workers", type=int, default=None,
-                     help="multi-worker: start N workers on localhost"),
+        click.option(
+            "--local-workers",
+            type=int,
+            default=None,
+            help="multi-worker: start N workers on localhost",
+        ),
         click.option("--seed", type=int, default=None),
-        click.option("--precision", default=None,
-                     type=click.Choice(["float32", "mixed_bfloat16", "mixed_float16"])),
-        click.option("--jit", default=None, type=click.Choice(["on", "off"]), help="XLA compilation"),
+        click.option(
+            "--precision",
+            default=None,
+            type=click.Choice(["float32", "mixed_bfloat16", "mixed_float16"]),
+        ),
+        click.option(
+            "--jit", default=None, type=click.Choice(["on", "off"]), help="XLA compilation"
+        ),
         click.option("--deterministic", is_flag=True, default=None, help="TF op determinism"),
     ]
     for option in reversed(options):
@@ -68,19 +89,44 @@ def vision() -> None:
 
 @vision.command("train")
 @_common_train_options
-@click.option("--init-from", type=click.Path(path_type=Path), default=None,
-              help="transfer learning: start from this run's backbone")
-def vision_train(task, config, data, overrides, run_dir, strategy, devices, local_workers, seed,
-                 precision, jit, deterministic, init_from):
+@click.option(
+    "--init-from",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="transfer learning: start from this run's backbone",
+)
+def vision_train(
+    task,
+    config,
+    data,
+    overrides,
+    run_dir,
+    strategy,
+    devices,
+    local_workers,
+    seed,
+    precision,
+    jit,
+    deterministic,
+    init_from,
+):
     """Train an image classifier; prints the test metrics."""
     from pipelines import vision as api
 
     if task not in (None, "classify"):
         raise UserError(f"vision has one task, classify (got --task {task})")
     run = api.train(
-        config=config, data=data, overrides=overrides, run_dir=run_dir, init_from=init_from,
-        strategy=strategy, devices=devices, local_workers=local_workers, seed=seed,
-        precision=precision, jit=None if jit is None else jit == "on",
+        config=config,
+        data=data,
+        overrides=overrides,
+        run_dir=run_dir,
+        init_from=init_from,
+        strategy=strategy,
+        devices=devices,
+        local_workers=local_workers,
+        seed=seed,
+        precision=precision,
+        jit=None if jit is None else jit == "on",
         deterministic=deterministic,
     )
     if run is not None:
@@ -91,8 +137,12 @@ def vision_train(task, config, data, overrides, run_dir, strategy, devices, loca
 @click.option("--run", "run_path", required=True, type=click.Path(path_type=Path))
 @click.option("--data", default=None, help="another source with the same classes")
 @click.option("--split", default="test", type=click.Choice(["train", "validation", "test"]))
-@click.option("--out", type=click.Path(path_type=Path), default=None,
-              help="write metrics here instead of the run's metrics.json")
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="write metrics here instead of the run's metrics.json",
+)
 def vision_evaluate(run_path, data, split, out):
     """Evaluate a finished run; rewrites its metrics.json (or --out)."""
     from pipelines import vision as api
@@ -151,8 +201,13 @@ def zoo_list():
 
 @zoo.command("show")
 @click.argument("name")
-@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
-              help="input_shape, num_classes or a model option")
+@click.option(
+    "--set",
+    "overrides",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="input_shape, num_classes or a model option",
+)
 def zoo_show(name, overrides):
     """One model's summary."""
     from pipelines.zoo import show_model

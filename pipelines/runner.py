@@ -58,7 +58,9 @@ def prepare_run(
     if write:
         run.prepare()
         write_atomic(run.config_path, dump_yaml(config))
-        run.set_status("running", domain=domain, task=getattr(config, "task", domain), pid=os.getpid())
+        run.set_status(
+            "running", domain=domain, task=getattr(config, "task", domain), pid=os.getpid()
+        )
     return run, False
 
 
@@ -80,8 +82,15 @@ def launch_local(domain: str, config: ConfigModel, run_path: Path) -> int:
         resolved = Path(tmp) / "config.yaml"
         resolved.write_text(dump_yaml(config))
         command = [
-            sys.executable, "-m", "pipelines.cli", domain, "train",
-            "--config", str(resolved), "--run-dir", str(run_path),
+            sys.executable,
+            "-m",
+            "pipelines.cli",
+            domain,
+            "train",
+            "--config",
+            str(resolved),
+            "--run-dir",
+            str(run_path),
         ]
         LOG.info("starting %d local workers", config.runtime.local_workers)
         return launch_local_workers(

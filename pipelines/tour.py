@@ -37,8 +37,13 @@ def vision_leg(path: Path, quick: bool) -> Run:
 
 
 LEGS = [
-    Leg("vision", "small CNN on scikit-learn digits (8x8, 10 classes)", "accuracy", 0.985,
-        vision_leg),
+    Leg(
+        "vision",
+        "small CNN on scikit-learn digits (8x8, 10 classes)",
+        "accuracy",
+        0.985,
+        vision_leg,
+    ),
 ]
 
 
@@ -86,8 +91,14 @@ def render_report(rows, quick: bool) -> str:
             f"{target} | {_metric_text(metrics)} | {seconds:.0f} s |"
         )
     for leg, run, _ in rows:
-        lines += ["", f"## {leg.name}", "", f"Run: [{leg.name}/]({leg.name}/), "
-                  f"model card: [{leg.name}/MODEL_CARD.md]({leg.name}/MODEL_CARD.md)", ""]
+        lines += [
+            "",
+            f"## {leg.name}",
+            "",
+            f"Run: [{leg.name}/]({leg.name}/), "
+            f"model card: [{leg.name}/MODEL_CARD.md]({leg.name}/MODEL_CARD.md)",
+            "",
+        ]
         lines += [f"![{p.stem}]({leg.name}/plots/{p.name})" for p in run.plots]
     return "\n".join(lines) + "\n"
 
@@ -97,7 +108,9 @@ def summary_table(rows, quick: bool) -> str:
     lines = ["", header, "-" * len(header)]
     for leg, run, seconds in rows:
         value = run.metrics.get(leg.headline, float("nan"))
-        met = "quick" if quick or leg.target is None else ("ok" if value >= leg.target else "MISSED")
+        met = (
+            "quick" if quick or leg.target is None else ("ok" if value >= leg.target else "MISSED")
+        )
         target = f">= {leg.target}" if leg.target is not None else "-"
         lines.append(
             f"{leg.name:<10} {leg.headline + f' {value:.4f}':<22} {target:<10} {met:<8} {seconds:>6.0f}s"

@@ -1,8 +1,8 @@
 """Vision from Python: the functions the CLI and notebooks share.
 
-    from pipelines import vision
-    run = vision.train(config="digits", data="builtin:digits")
-    run.metrics["accuracy"], run.plots, run.predict(["digit.png"])
+from pipelines import vision
+run = vision.train(config="digits", data="builtin:digits")
+run.metrics["accuracy"], run.plots, run.predict(["digit.png"])
 """
 
 from __future__ import annotations

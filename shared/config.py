@@ -110,7 +110,9 @@ def validate(schema: type[ConfigModel], data: dict[str, Any], source: str = "con
                 f"unknown config key {key!r} in {source}; valid keys: {', '.join(choices)}"
             ) from None
         given = problem.get("input")
-        raise UserError(f"bad value for {key} in {source}: {problem['msg']} (got {given!r})") from None
+        raise UserError(
+            f"bad value for {key} in {source}: {problem['msg']} (got {given!r})"
+        ) from None
 
 
 def to_plain(config: BaseModel) -> dict[str, Any]:

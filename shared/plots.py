@@ -24,7 +24,9 @@ def save(fig, path: Path) -> Path:
 
 def training_curves(history: list[dict[str, float]], path: Path) -> Path:
     """Loss and every other metric per epoch, train beside validation."""
-    names = [k for k in (history[0] if history else {}) if k != "epoch" and not k.startswith("val_")]
+    names = [
+        k for k in (history[0] if history else {}) if k != "epoch" and not k.startswith("val_")
+    ]
     names = [n for n in names if n not in ("learning_rate",)] or ["loss"]
     fig, axes = plt.subplots(1, len(names), figsize=(4.5 * len(names), 3.5), squeeze=False)
     epochs = [int(row.get("epoch", i)) + 1 for i, row in enumerate(history)]

@@ -44,7 +44,12 @@ def train(config: VisionConfig, run: RunDir) -> dict[str, Any]:
     batch = config.train.batch_size
     augment = build_augmentation(config.data.augment, seed=config.runtime.seed)
     train_ds = image_dataset(
-        data, "train", batch, shuffle=True, seed=config.runtime.seed, augment=augment,
+        data,
+        "train",
+        batch,
+        shuffle=True,
+        seed=config.runtime.seed,
+        augment=augment,
         drop_remainder=config.runtime.strategy == "multi-worker",
     )
     val_ds = image_dataset(data, "validation", batch)
@@ -64,16 +69,32 @@ def train(config: VisionConfig, run: RunDir) -> dict[str, Any]:
             head = config.transfer.head_epochs
             model.get_layer("backbone").trainable = False
             compile_classifier(model, make_optimizer(config.train, steps), config)
-            fit_fn(model, train_ds, val_ds, run=run, train=config.train, epochs=head,
-                   checkpoint_dir=run.checkpoints / "head", **extra)
+            fit_fn(
+                model,
+                train_ds,
+                val_ds,
+                run=run,
+                train=config.train,
+                epochs=head,
+                checkpoint_dir=run.checkpoints / "head",
+                **extra,
+            )
             model.get_layer("backbone").trainable = True
             fine_tune = config.train.model_copy(
                 update={"learning_rate": config.transfer.fine_tune_learning_rate}
             )
             compile_classifier(model, make_optimizer(fine_tune, steps), config)
-            fit_fn(model, train_ds, val_ds, run=run, train=config.train,
-                   epochs=head + config.train.epochs, initial_epoch=head,
-                   checkpoint_dir=run.checkpoints / "fine_tune", **extra)
+            fit_fn(
+                model,
+                train_ds,
+                val_ds,
+                run=run,
+                train=config.train,
+                epochs=head + config.train.epochs,
+                initial_epoch=head,
+                checkpoint_dir=run.checkpoints / "fine_tune",
+                **extra,
+            )
         else:
             compile_classifier(model, make_optimizer(config.train, steps), config)
             fit_fn(model, train_ds, val_ds, run=run, train=config.train, **extra)
@@ -87,7 +108,9 @@ def train(config: VisionConfig, run: RunDir) -> dict[str, Any]:
     metrics = evaluate_model(model, data, "test", run)
     plots.training_curves(history_rows(run.history_path), run.plots / "training_curves.png")
     images, labels = data.splits["test"].arrays(limit=config.explain.examples)
-    vision_plots.gradcam_grid(model, images[:8], data.class_names, run.plots / "gradcam.png", labels[:8])
+    vision_plots.gradcam_grid(
+        model, images[:8], data.class_names, run.plots / "gradcam.png", labels[:8]
+    )
     write_card(config, run, data, model, metrics)
     return metrics
 
@@ -185,7 +208,10 @@ def evaluate(
     """Re-evaluate a finished run, on its own data or on another source with its classes."""
     record = json.loads(run.splits_path.read_text())
     data_config = config.data.model_copy(
-        update={"source": source or config.data.source, "image_size": tuple(record["image_shape"][:2])}
+        update={
+            "source": source or config.data.source,
+            "image_size": tuple(record["image_shape"][:2]),
+        }
     )
     data = vision_data.load(data_config, config.runtime.seed)
     if list(data.class_names) != record["class_names"]:
@@ -224,15 +250,16 @@ def predict(run: RunDir, inputs: list[str], top_k: int = 3) -> list[dict[str, An
                 "label": names[int(order[0])],
                 "class_id": int(order[0]),
                 "probability": round(float(probs[order[0]]), 6),
-                "top_k": [{"label": names[int(i)], "probability": round(float(probs[i]), 6)} for i in order],
+                "top_k": [
+                    {"label": names[int(i)], "probability": round(float(probs[i]), 6)}
+                    for i in order
+                ],
             }
         )
     return results
 
 
-def explain(
-    run: RunDir, config: VisionConfig, inputs: list[str], out: Path | None = None
-) -> Path:
+def explain(run: RunDir, config: VisionConfig, inputs: list[str], out: Path | None = None) -> Path:
     """Grad-CAM overlays for the given images, or for test examples when none are given."""
     model = load_model(run)
     target = Path(out) if out else run.plots / "gradcam_explain.png"

@@ -47,8 +47,9 @@ def test_predict_from_file_matches_in_memory_model(digits_run, digit_pngs):
 def test_explain_writes_gradcam_overlays(digits_run, digit_pngs, tmp_path, cli):
     paths, _ = digit_pngs
     out = tmp_path / "cam.png"
-    code, stdout, err = cli("vision", "explain", "--run", str(digits_run.path), "--out", str(out),
-                            *map(str, paths))
+    code, stdout, err = cli(
+        "vision", "explain", "--run", str(digits_run.path), "--out", str(out), *map(str, paths)
+    )
     assert code == 0, err
     assert stdout.strip() == str(out)
     assert Image.open(out).size[0] > 100
@@ -67,8 +68,16 @@ def test_gradcam_heatmaps_are_normalised_and_image_sized(digits_run):
 def test_evaluate_out_leaves_metrics_json_alone(digits_run, tmp_path, cli):
     before = (digits_run.path / "metrics.json").read_text()
     out = tmp_path / "m.json"
-    code, stdout, err = cli("vision", "evaluate", "--run", str(digits_run.path), "--split",
-                            "validation", "--out", str(out))
+    code, stdout, err = cli(
+        "vision",
+        "evaluate",
+        "--run",
+        str(digits_run.path),
+        "--split",
+        "validation",
+        "--out",
+        str(out),
+    )
     assert code == 0, err
     metrics = json.loads(out.read_text())
     assert metrics["split"] == "validation" and metrics["num_examples"] == 180
@@ -97,8 +106,17 @@ def _one_error_line(err: str) -> str:
 )
 def test_bad_train_input_gives_one_error_line_and_exit_2(args, expected, cli, tmp_path):
     run_dir = tmp_path / "run"
-    code, _, err = cli("vision", "train", "--config", "digits", "--run-dir", str(run_dir),
-                       "--set", "train.epochs=1", *args)
+    code, _, err = cli(
+        "vision",
+        "train",
+        "--config",
+        "digits",
+        "--run-dir",
+        str(run_dir),
+        "--set",
+        "train.epochs=1",
+        *args,
+    )
     assert code == 2
     assert expected in _one_error_line(err)
     assert not run_dir.exists(), "a failed start must not leave a half-written run"
@@ -107,9 +125,17 @@ def test_bad_train_input_gives_one_error_line_and_exit_2(args, expected, cli, tm
 def test_folder_with_one_class_is_refused(tmp_path, cli):
     (tmp_path / "imgs" / "only").mkdir(parents=True)
     for i in range(3):
-        Image.fromarray(np.full((8, 8), i * 50, np.uint8)).save(tmp_path / "imgs" / "only" / f"{i}.png")
-    code, _, err = cli("vision", "train", "--data", f"folder:{tmp_path / 'imgs'}",
-                       "--run-dir", str(tmp_path / "run"))
+        Image.fromarray(np.full((8, 8), i * 50, np.uint8)).save(
+            tmp_path / "imgs" / "only" / f"{i}.png"
+        )
+    code, _, err = cli(
+        "vision",
+        "train",
+        "--data",
+        f"folder:{tmp_path / 'imgs'}",
+        "--run-dir",
+        str(tmp_path / "run"),
+    )
     assert code == 2
     assert "class" in _one_error_line(err)
 

@@ -18,8 +18,19 @@ def _history_rows(path):
 
 def test_mirrored_over_two_logical_cpus(tmp_path):
     run_dir = tmp_path / "mirrored"
-    result = run_cli("vision", "train", "--config", "digits", "--strategy", "mirrored",
-                     "--devices", "2", "--run-dir", str(run_dir), *FAST)
+    result = run_cli(
+        "vision",
+        "train",
+        "--config",
+        "digits",
+        "--strategy",
+        "mirrored",
+        "--devices",
+        "2",
+        "--run-dir",
+        str(run_dir),
+        *FAST,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     log = (run_dir / "log.txt").read_text()
     assert "MirroredStrategy, 2 replicas" in log
@@ -29,8 +40,19 @@ def test_mirrored_over_two_logical_cpus(tmp_path):
 
 def test_multi_worker_on_two_local_workers(tmp_path):
     run_dir = tmp_path / "multi"
-    result = run_cli("vision", "train", "--config", "digits", "--strategy", "multi-worker",
-                     "--local-workers", "2", "--run-dir", str(run_dir), *FAST)
+    result = run_cli(
+        "vision",
+        "train",
+        "--config",
+        "digits",
+        "--strategy",
+        "multi-worker",
+        "--local-workers",
+        "2",
+        "--run-dir",
+        str(run_dir),
+        *FAST,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     log = (run_dir / "log.txt").read_text()
     assert "2 workers, this one #0" in log
@@ -42,8 +64,17 @@ def test_multi_worker_on_two_local_workers(tmp_path):
 
 
 def test_strategy_flags_that_cannot_work_are_refused(tmp_path):
-    result = run_cli("vision", "train", "--config", "digits", "--strategy", "multi-worker",
-                     "--run-dir", str(tmp_path / "x"), *FAST)
+    result = run_cli(
+        "vision",
+        "train",
+        "--config",
+        "digits",
+        "--strategy",
+        "multi-worker",
+        "--run-dir",
+        str(tmp_path / "x"),
+        *FAST,
+    )
     assert result.returncode == 2
     assert result.stderr.strip().splitlines()[-1].startswith("error: ")
     assert "TF_CONFIG" in result.stderr

@@ -20,13 +20,25 @@ REQUIRED_METRICS = {"loss", "accuracy", "f1", "split", "num_examples", "task", "
 
 def test_run_directory_has_every_promised_file(digits_run):
     path = digits_run.path
-    for name in ("config.yaml", "metrics.json", "history.csv", "model.keras", "MODEL_CARD.md",
-                 "log.txt", "data_splits.json"):
+    for name in (
+        "config.yaml",
+        "metrics.json",
+        "history.csv",
+        "model.keras",
+        "MODEL_CARD.md",
+        "log.txt",
+        "data_splits.json",
+    ):
         assert (path / name).is_file(), name
     assert list((path / "tensorboard").rglob("events.out.tfevents.*"))
     assert (path / "checkpoints" / "latest.weights.h5").is_file()
     plots = {p.name for p in digits_run.plots}
-    assert {"training_curves.png", "confusion_matrix.png", "misclassified.png", "gradcam.png"} <= plots
+    assert {
+        "training_curves.png",
+        "confusion_matrix.png",
+        "misclassified.png",
+        "gradcam.png",
+    } <= plots
     metrics = json.loads((path / "metrics.json").read_text())
     assert REQUIRED_METRICS <= set(metrics)
     assert metrics["domain"] == "vision" and metrics["split"] == "test"
@@ -60,8 +72,16 @@ def test_rerunning_a_complete_run_does_nothing(digits_run):
 
 
 def test_a_different_config_in_the_same_run_dir_is_refused(digits_run, cli):
-    code, _, err = cli("vision", "train", "--config", "digits", "--run-dir", str(digits_run.path),
-                       "--set", "train.epochs=3")
+    code, _, err = cli(
+        "vision",
+        "train",
+        "--config",
+        "digits",
+        "--run-dir",
+        str(digits_run.path),
+        "--set",
+        "train.epochs=3",
+    )
     assert code == 2
     assert err.startswith("error:") and "different config" in err and "train.epochs" in err
 
@@ -69,10 +89,27 @@ def test_a_different_config_in_the_same_run_dir_is_refused(digits_run, cli):
 def test_killed_training_resumes_from_last_epoch(tmp_path, cli):
     """SIGKILL mid-training leaves a resumable run; the same command finishes it."""
     run_dir = tmp_path / "killed"
-    command = [sys.executable, "-m", "pipelines.cli", "vision", "train", "--config", "digits",
-               "--run-dir", str(run_dir), *FAST, "--set", "train.epochs=12"]
-    process = subprocess.Popen(command, cwd=REPO, stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL, start_new_session=True)
+    command = [
+        sys.executable,
+        "-m",
+        "pipelines.cli",
+        "vision",
+        "train",
+        "--config",
+        "digits",
+        "--run-dir",
+        str(run_dir),
+        *FAST,
+        "--set",
+        "train.epochs=12",
+    ]
+    process = subprocess.Popen(
+        command,
+        cwd=REPO,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     meta = run_dir / "checkpoints" / "training_metadata.json"
     deadline = time.time() + 240
     while time.time() < deadline and process.poll() is None:
@@ -132,7 +169,9 @@ def test_load_backbone_copies_weights_and_rejects_other_architectures(digits_run
     source = digits_run.load_model().get_layer("backbone").get_weights()
     for a, b in zip(source, model.get_layer("backbone").get_weights(), strict=True):
         np.testing.assert_array_equal(a, b)
-    other = build_classifier(config.model_copy(update={"model": config.model.model_copy(
-        update={"filters": [4, 4]})}), data)
+    other = build_classifier(
+        config.model_copy(update={"model": config.model.model_copy(update={"filters": [4, 4]})}),
+        data,
+    )
     with pytest.raises(UserError, match="does not match"):
         load_backbone_from(str(digits_run.path), other)
