@@ -48,6 +48,8 @@ class Run:
         """The trained Keras model (loaded in safe mode)."""
         import keras
 
+        import shared.zoo  # noqa: F401 - registers the zoo's custom layers for loading
+
         return keras.models.load_model(self.dir.model_path, safe_mode=True, compile=False)
 
     def evaluate(self, data: str | None = None, split: str = "test", out: str | None = None):

@@ -23,7 +23,7 @@ from shared.distribute import describe_strategy, is_chief, select_strategy
 from shared.errors import UserError
 from shared.model_card import write_model_card
 from shared.run_dir import RunDir, write_json
-from shared.training.trainer import fit, history_rows, make_optimizer, setup_runtime
+from shared.training.trainer import fit, history_rows, make_optimizer, runtime_scope
 
 LOG = logging.getLogger("deepfield.vision")
 DOMAIN, TASK = "vision", "classify"
@@ -32,7 +32,11 @@ DOMAIN, TASK = "vision", "classify"
 # === Training ===
 def train(config: VisionConfig, run: RunDir) -> dict[str, Any]:
     """Train the configured classifier into `run`, then evaluate it on the test split."""
-    setup_runtime(config.train, config.runtime)
+    with runtime_scope(config.train, config.runtime):
+        return _train(config, run)
+
+
+def _train(config: VisionConfig, run: RunDir) -> dict[str, Any]:
     strategy = select_strategy(config.runtime)
     LOG.info("strategy: %s", describe_strategy(strategy))
     data = vision_data.load(config.data, config.runtime.seed)

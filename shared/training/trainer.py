@@ -8,10 +8,12 @@ writes the same checkpoints, history and TensorBoard folders.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import logging
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import keras
@@ -25,12 +27,22 @@ LOG = logging.getLogger("deepfield.trainer")
 EPOCH_LOG = logging.getLogger("deepfield.epochs")
 
 
-def setup_runtime(train: TrainConfig, runtime: RuntimeConfig) -> None:
-    """Seeds, op determinism and the precision policy; call before building a model."""
+@contextlib.contextmanager
+def runtime_scope(train: TrainConfig, runtime: RuntimeConfig) -> Iterator[None]:
+    """Seeds, op determinism and the precision policy for one run.
+
+    The precision policy is global in Keras; it is restored on the way out so a
+    notebook's next model is not silently built in bfloat16.
+    """
+    previous = keras.mixed_precision.global_policy().name
     keras.utils.set_random_seed(runtime.seed)
     if runtime.deterministic:
         tf.config.experimental.enable_op_determinism()
     keras.mixed_precision.set_global_policy(train.precision)
+    try:
+        yield
+    finally:
+        keras.mixed_precision.set_global_policy(previous)
 
 
 def _schedule(train: TrainConfig, steps_per_epoch: int):
@@ -177,6 +189,7 @@ def fit(
         validation_data=val_ds,
         initial_epoch=initial_epoch,
         epochs=epochs or train.epochs,
+        shuffle=False,  # the tf.data pipeline shuffles, seeded
         steps_per_epoch=steps_per_epoch or train.steps_per_epoch,
         callbacks=list(extra_callbacks or []) + callbacks,
         verbose=progress_verbosity() if verbose is None else verbose,
