@@ -88,8 +88,7 @@ def checkpoint_epoch(run: RunDir) -> int:
 def test_same_losses_and_files_as_keras_fit(tmp_path):
     fit_run, loop_run = new_run(tmp_path / "fit"), new_run(tmp_path / "loop")
     train_ds, val_ds = data()
-    with pytest.warns(UserWarning, match="shuffle"):  # Keras's note on datasets; not ours
-        fitted = trainer.fit(model(), train_ds, val_ds, run=fit_run, train=TRAIN, verbose=0)
+    fitted = trainer.fit(model(), train_ds, val_ds, run=fit_run, train=TRAIN, verbose=0)
     looped = loop(model(), loop_run, epochs=2)
 
     assert set(looped.history) == {"loss", "accuracy", "val_loss", "val_accuracy"}
