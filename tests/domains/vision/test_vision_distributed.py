@@ -78,3 +78,25 @@ def test_strategy_flags_that_cannot_work_are_refused(tmp_path):
     assert result.returncode == 2
     assert result.stderr.strip().splitlines()[-1].startswith("error: ")
     assert "TF_CONFIG" in result.stderr
+
+
+def test_deterministic_runs_with_one_seed_repeat_exactly(tmp_path):
+    histories = []
+    for name in ("a", "b"):
+        result = run_cli(
+            "vision",
+            "train",
+            "--config",
+            "digits",
+            "--deterministic",
+            "--seed",
+            "3",
+            "--run-dir",
+            str(tmp_path / name),
+            *FAST,
+            "--set",
+            "train.epochs=1",
+        )
+        assert result.returncode == 0, result.stderr[-3000:]
+        histories.append((tmp_path / name / "history.csv").read_text())
+    assert histories[0] == histories[1]
