@@ -1,7 +1,7 @@
 """Trainer overhead: `shared.training.trainer.fit` vs plain `model.fit` without callbacks.
 
 Same compiled model, same in-memory data and batch. The trainer writes a real run
-directory (history CSV, TensorBoard events, BackupAndRestore checkpoints every epoch),
+directory (history CSV, TensorBoard events, resume checkpoints every epoch),
 so the ratio prices what those callbacks cost per step. Each fit's whole wall time counts
 (its set-up and per-epoch checkpoint writes included), after one untimed fit of each kind
 has traced the train step and opened the writers once.

@@ -141,7 +141,7 @@ def execute(
         raise
     except UserError:
         run.set_status("failed")
-        if fresh and not any(run.checkpoints.rglob("*.h5")):
+        if fresh and not any(run.checkpoints.rglob("training_metadata.json")):
             # Bad input found before any training: leave nothing half-written.
             RunDir.detach_log(handler)
             handler = None

@@ -71,18 +71,19 @@ def _train(config: VisionConfig, run: RunDir) -> dict[str, Any]:
             source = load_backbone_from(config.transfer.init_from, model)
             LOG.info("backbone initialised from %s", source.path)
             head = config.transfer.head_epochs
-            model.get_layer("backbone").trainable = False
-            compile_classifier(model, make_optimizer(config.train, steps), config)
-            fit_fn(
-                model,
-                train_ds,
-                val_ds,
-                run=run,
-                train=config.train,
-                epochs=head,
-                checkpoint_dir=run.checkpoints / "head",
-                **extra,
-            )
+            if head:
+                model.get_layer("backbone").trainable = False
+                compile_classifier(model, make_optimizer(config.train, steps), config)
+                fit_fn(
+                    model,
+                    train_ds,
+                    val_ds,
+                    run=run,
+                    train=config.train,
+                    epochs=head,
+                    checkpoint_dir=run.checkpoints / "head",
+                    **extra,
+                )
             model.get_layer("backbone").trainable = True
             fine_tune = config.train.model_copy(
                 update={"learning_rate": config.transfer.fine_tune_learning_rate}

@@ -4,7 +4,7 @@ Keras 3's `model.fit` breaks under MultiWorkerMirroredStrategy (keras-team/keras
 so multi-worker runs train here: `strategy.run` inside a `tf.function`, distributed
 datasets, and cross-replica reductions, while driving the very callbacks the `fit` path
 uses (`standard_callbacks`: history.csv, TensorBoard, log lines, early stopping and
-`BackupAndRestore`), so a run directory looks and resumes the same either way.
+`EpochCheckpoint`), so a run directory looks and resumes the same either way.
 
 The loss is the gradient of the *global* batch mean, whatever the split: each replica
 sums its per-example losses and divides by the number of examples in the whole global
@@ -62,6 +62,8 @@ def fit_distributed(
     steps_per_epoch: int | None = None,
     monitor: str = "val_loss",
     verbose: int | None = None,
+    initial_epoch: int = 0,
+    checkpoint_dir: Path | None = None,
 ) -> keras.callbacks.History:
     """Train like `shared.training.trainer.fit`, with a loop that works on any strategy.
 
@@ -82,12 +84,17 @@ def fit_distributed(
     if chief:
         done = completed_epochs(run)
         trim_history(run, done)
-        if done:
+        if done > initial_epoch:
             LOG.info("resuming %s after epoch %d", run.path, done)
         callback_run = run
     else:
         scratch = Path(tempfile.mkdtemp(prefix=f"deepfield-worker{worker_index()}-"))
         callback_run = RunDir(scratch)
+    if checkpoint_dir is not None:
+        # A phase's own checkpoint folder, at the same place inside the scratch copy.
+        checkpoint_dir = callback_run.checkpoints / Path(checkpoint_dir).relative_to(
+            run.checkpoints
+        )
     try:
         if scratch is not None:
             _copy_checkpoints(run, callback_run)
@@ -98,11 +105,16 @@ def fit_distributed(
             strategy=strategy,
             callbacks=list(extra_callbacks or [])
             + standard_callbacks(
-                callback_run, train, monitor=monitor, has_validation=val_ds is not None
+                callback_run,
+                train,
+                monitor=monitor,
+                has_validation=val_ds is not None,
+                checkpoint_dir=checkpoint_dir,
             ),
             epochs=epochs,
             steps_per_epoch=steps_per_epoch,
             verbose=verbose if chief else 0,
+            initial_epoch=initial_epoch,
         )
     finally:
         if scratch is not None:
@@ -119,6 +131,7 @@ def _train(
     epochs: int,
     steps_per_epoch: int | None,
     verbose: int,
+    initial_epoch: int = 0,
 ) -> keras.callbacks.History:
     """The epoch loop, in the order `Model.fit` calls its callbacks."""
     with strategy.scope():
@@ -137,11 +150,11 @@ def _train(
         steps=train_batches.steps,
     )
     model.stop_training = False
-    # Keras keeps this on the model; only this run's BackupAndRestore may set it.
+    # Keras keeps this on the model; only this run's EpochCheckpoint may set it.
     model._initial_epoch = None
     callback_list.on_train_begin()
-    # BackupAndRestore.on_train_begin restored the weights and set the epoch to resume.
-    initial_epoch = int(getattr(model, "_initial_epoch", None) or 0)
+    # EpochCheckpoint.on_train_begin restored the weights and set the epoch to resume.
+    initial_epoch = int(getattr(model, "_initial_epoch", None) or initial_epoch)
     _check_workers_agree(strategy, initial_epoch)
 
     epoch_logs: Logs = {}
@@ -398,7 +411,7 @@ def _shard_by_example(dataset: tf.data.Dataset) -> tf.data.Dataset:
 def _build_training_state(model: keras.Model, dataset: tf.data.Dataset) -> None:
     """Create the metric and optimizer variables before training, as `fit` does.
 
-    BackupAndRestore loads optimizer state in on_train_begin, and variables must be
+    EpochCheckpoint loads optimizer state in on_train_begin, and variables must be
     created in cross-replica context (under the strategy's scope), not in a step.
     """
     if not model.built:

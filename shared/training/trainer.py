@@ -1,8 +1,8 @@
 """The trainer: Keras `fit` with the run directory's callbacks, resumable after a kill.
 
-Resuming uses Keras's own `BackupAndRestore` (weights, optimizer state and the epoch
-counter in `checkpoints/`), so rerunning the same command continues from the last
-finished epoch. The multi-worker loop (`shared.training.distributed_loop`) reads and
+Resuming uses `EpochCheckpoint` (weights, optimizer state and the epoch counter in
+`checkpoints/`, with Keras's `BackupAndRestore` contract), so rerunning the same command
+continues from the last finished epoch. The multi-worker loop (`shared.training.distributed_loop`) reads and
 writes the same checkpoints, history and TensorBoard folders.
 """
 
@@ -20,6 +20,7 @@ import keras
 import tensorflow as tf
 
 from shared.run_dir import RunDir
+from shared.training.checkpoints import METADATA, EpochCheckpoint
 from shared.training.settings import RuntimeConfig, TrainConfig
 
 LOG = logging.getLogger("deepfield.trainer")
@@ -86,7 +87,7 @@ def completed_epochs(run: RunDir, checkpoint_dir: Path | None = None) -> int:
     done = 0
     for folder in folders:
         try:
-            meta = json.loads((Path(folder) / "training_metadata.json").read_text())
+            meta = json.loads((Path(folder) / METADATA).read_text())
             done = max(done, int(meta["epoch"]))
         except (OSError, ValueError, KeyError):
             continue
@@ -138,11 +139,7 @@ def standard_callbacks(
             )
         )
     # Last, so the history row and logs of an epoch exist before its checkpoint does.
-    callbacks.append(
-        keras.callbacks.BackupAndRestore(
-            str(checkpoint_dir or run.checkpoints), double_checkpoint=True, delete_checkpoint=False
-        )
-    )
+    callbacks.append(EpochCheckpoint(checkpoint_dir or run.checkpoints))
     return callbacks
 
 
@@ -182,7 +179,7 @@ def fit(
         has_validation=val_ds is not None,
         checkpoint_dir=checkpoint_dir,
     )
-    # BackupAndRestore sets this when it restores; clear what an earlier phase left.
+    # EpochCheckpoint sets this when it restores; clear what an earlier phase left.
     model._initial_epoch = None
     return model.fit(
         train_ds,

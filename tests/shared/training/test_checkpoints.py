@@ -1,0 +1,50 @@
+"""EpochCheckpoint: a save per epoch, the last two kept, and a resume that continues."""
+
+import keras
+import numpy as np
+
+from shared.training.checkpoints import EpochCheckpoint, read_metadata
+
+
+def _model() -> keras.Model:
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential(
+        [
+            keras.Input((4,)),
+            keras.layers.Dense(8, activation="relu"),
+            keras.layers.BatchNormalization(),
+            keras.layers.Dense(2),
+        ]
+    )
+    model.compile(keras.optimizers.Adam(0.01), "sparse_categorical_crossentropy")
+    return model
+
+
+def test_saves_each_epoch_prunes_and_resumes(tmp_path):
+    x = np.random.default_rng(0).normal(size=(32, 4)).astype("float32")
+    y = (x[:, 0] > 0).astype("int32")
+    first = _model()
+    first.fit(x, y, epochs=3, batch_size=8, verbose=0, callbacks=[EpochCheckpoint(tmp_path)])
+    names = sorted({p.name.split(".")[0] for p in tmp_path.glob("epoch-*")})
+    assert names == ["epoch-0002", "epoch-0003"]
+    assert read_metadata(tmp_path) == {"epoch": 3, "checkpoint": "epoch-0003"}
+
+    again = _model()
+    history = again.fit(
+        x, y, epochs=4, batch_size=8, verbose=0, callbacks=[EpochCheckpoint(tmp_path)]
+    )
+    assert history.epoch == [3]  # only the missing epoch ran
+    assert int(again.optimizer.iterations.numpy()) == 4 * 4  # 3 restored epochs + 1, 4 steps each
+    assert read_metadata(tmp_path)["epoch"] == 4
+
+
+def test_restore_reproduces_weights_and_batchnorm_statistics(tmp_path):
+    x = np.random.default_rng(1).normal(size=(16, 4)).astype("float32")
+    y = (x[:, 1] > 0).astype("int32")
+    trained = _model()
+    trained.fit(x, y, epochs=2, batch_size=8, verbose=0, callbacks=[EpochCheckpoint(tmp_path)])
+    fresh = _model()
+    fresh.fit(x, y, epochs=2, batch_size=8, verbose=0, callbacks=[EpochCheckpoint(tmp_path)])
+    np.testing.assert_allclose(
+        fresh.predict(x, verbose=0), trained.predict(x, verbose=0), rtol=1e-6
+    )
