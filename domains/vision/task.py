@@ -19,7 +19,7 @@ from domains.vision.config import VisionConfig
 from domains.vision.models import build_classifier, compile_classifier, load_backbone_from
 from shared import plots
 from shared.data import ImageData, build_augmentation, describe, image_dataset
-from shared.distribute import describe_strategy, is_chief, select_strategy
+from shared.distribute import is_chief, select_strategy
 from shared.errors import UserError
 from shared.model_card import write_model_card
 from shared.run_dir import RunDir, write_json
@@ -37,8 +37,7 @@ def train(config: VisionConfig, run: RunDir) -> dict[str, Any]:
 
 
 def _train(config: VisionConfig, run: RunDir) -> dict[str, Any]:
-    strategy = select_strategy(config.runtime)
-    LOG.info("strategy: %s", describe_strategy(strategy))
+    strategy = select_strategy(config.runtime)  # logs which strategy and why
     data = vision_data.load(config.data, config.runtime.seed)
     LOG.info(describe(data))
     chief = is_chief()
