@@ -163,3 +163,42 @@ def test_unknown_cli_option_is_a_usage_error(cli):
     code, _, err = cli("vision", "train", "--bogus")
     assert code == 2
     assert "--bogus" in _one_error_line(err)
+
+
+def test_train_on_a_folder_with_a_corrupt_file(tmp_path, cli):
+    """A folder source trains end to end; the corrupt file is counted and skipped."""
+    images, labels = load_image_data("builtin:digits").splits["train"].arrays(limit=300)
+    root = tmp_path / "digits"
+    for i, (image, label) in enumerate(zip(images, labels, strict=True)):
+        (root / f"class_{label}").mkdir(parents=True, exist_ok=True)
+        Image.fromarray(image[..., 0]).save(root / f"class_{label}" / f"{i}.png")
+    (root / "class_0" / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n truncated")
+    run_dir = tmp_path / "run"
+    code, out, err = cli(
+        "vision",
+        "train",
+        "--data",
+        f"folder:{root}",
+        "--run-dir",
+        str(run_dir),
+        "--set",
+        "train.epochs=1",
+        "--set",
+        "model.filters=[8]",
+    )
+    assert code == 0, err
+    splits = json.loads((run_dir / "data_splits.json").read_text())
+    assert splits["corrupt_skipped"] == 1
+    assert splits["class_names"] == [f"class_{i}" for i in range(10)]
+    assert sum(s["size"] for s in splits["splits"].values()) == 300
+    code, _, err = cli(
+        "vision",
+        "train",
+        "--data",
+        f"folder:{root}",
+        "--set",
+        "data.on_corrupt=fail",
+        "--run-dir",
+        str(tmp_path / "strict"),
+    )
+    assert code == 2 and "broken.png" in _one_error_line(err)

@@ -31,7 +31,7 @@ def test_run_directory_has_every_promised_file(digits_run):
     ):
         assert (path / name).is_file(), name
     assert list((path / "tensorboard").rglob("events.out.tfevents.*"))
-    assert (path / "checkpoints" / "epoch-0002.index").is_file()
+    assert (path / "checkpoints" / "epoch-0002.npz").is_file()
     plots = {p.name for p in digits_run.plots}
     assert {
         "training_curves.png",
@@ -146,8 +146,8 @@ def test_transfer_learning_freezes_then_fine_tunes(digits_run, tmp_path):
     )
     epochs = [int(row["epoch"]) for row in run.history]
     assert epochs == [0, 1]  # one frozen-backbone epoch, then one fine-tuning epoch
-    assert (run.path / "checkpoints" / "head" / "epoch-0001.index").is_file()
-    assert (run.path / "checkpoints" / "fine_tune" / "epoch-0002.index").is_file()
+    assert (run.path / "checkpoints" / "head" / "epoch-0001.npz").is_file()
+    assert (run.path / "checkpoints" / "fine_tune" / "epoch-0002.npz").is_file()
     tuned = run.load_model()
     # Fine-tuning moved the backbone away from the source's weights it started from.
     first = source.get_layer("backbone").get_weights()[0]

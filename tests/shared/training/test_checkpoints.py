@@ -25,9 +25,10 @@ def test_saves_each_epoch_prunes_and_resumes(tmp_path):
     y = (x[:, 0] > 0).astype("int32")
     first = _model()
     first.fit(x, y, epochs=3, batch_size=8, verbose=0, callbacks=[EpochCheckpoint(tmp_path)])
-    names = sorted({p.name.split(".")[0] for p in tmp_path.glob("epoch-*")})
-    assert names == ["epoch-0002", "epoch-0003"]
-    assert read_metadata(tmp_path) == {"epoch": 3, "checkpoint": "epoch-0003"}
+    names = sorted(p.name for p in tmp_path.glob("epoch-*"))
+    assert names == ["epoch-0002.npz", "epoch-0003.npz"]
+    assert read_metadata(tmp_path) == {"epoch": 3, "checkpoint": "epoch-0003.npz"}
+    assert not list(tmp_path.glob(".epoch-*")), "no temporary files left behind"
 
     again = _model()
     history = again.fit(
@@ -48,3 +49,15 @@ def test_restore_reproduces_weights_and_batchnorm_statistics(tmp_path):
     np.testing.assert_allclose(
         fresh.predict(x, verbose=0), trained.predict(x, verbose=0), rtol=1e-6
     )
+
+
+def test_a_checkpoint_of_another_model_is_refused(tmp_path):
+    import pytest
+
+    x = np.zeros((8, 4), "float32")
+    y = np.zeros(8, "int32")
+    _model().fit(x, y, epochs=1, verbose=0, callbacks=[EpochCheckpoint(tmp_path)])
+    other = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3), keras.layers.Dense(2)])
+    other.compile(keras.optimizers.Adam(), "sparse_categorical_crossentropy")
+    with pytest.raises(ValueError, match="different model"):
+        other.fit(x, y, epochs=2, verbose=0, callbacks=[EpochCheckpoint(tmp_path)])

@@ -97,7 +97,7 @@ def test_same_losses_and_files_as_keras_fit(tmp_path):
     assert looped.epoch == fitted.epoch == [0, 1]
     for run in (fit_run, loop_run):
         assert epochs_in(run) == [0, 1]
-        assert (run.checkpoints / "epoch-0002.index").is_file()
+        assert (run.checkpoints / "epoch-0002.npz").is_file()
         assert checkpoint_epoch(run) == 2
         assert any(run.tensorboard.rglob("events.out.tfevents.*"))
     # history.csv has the same columns and values either way.
