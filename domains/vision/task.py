@@ -64,44 +64,43 @@ def _train(config: VisionConfig, run: RunDir) -> dict[str, Any]:
         fit_fn = fit
     extra = {"strategy": strategy} if multi_worker else {}
 
+    def fit_phase(train_config, epochs, initial_epoch=0, checkpoint_dir=None):
+        compile_classifier(model, make_optimizer(train_config, steps), config)
+        fit_fn(
+            model,
+            train_ds,
+            val_ds,
+            run=run,
+            train=config.train,
+            epochs=epochs,
+            initial_epoch=initial_epoch,
+            checkpoint_dir=checkpoint_dir,
+            **extra,
+        )
+
     with strategy.scope():
         model = build_classifier(config, data)
         if config.transfer.init_from:
+            # Transfer: the head learns on a frozen backbone, then everything fine-tunes
+            # at a lower rate; each phase resumes from its own checkpoints.
             source = load_backbone_from(config.transfer.init_from, model)
             LOG.info("backbone initialised from %s", source.path)
             head = config.transfer.head_epochs
             if head:
                 model.get_layer("backbone").trainable = False
-                compile_classifier(model, make_optimizer(config.train, steps), config)
-                fit_fn(
-                    model,
-                    train_ds,
-                    val_ds,
-                    run=run,
-                    train=config.train,
-                    epochs=head,
-                    checkpoint_dir=run.checkpoints / "head",
-                    **extra,
-                )
-            model.get_layer("backbone").trainable = True
+                fit_phase(config.train, head, checkpoint_dir=run.checkpoints / "head")
+                model.get_layer("backbone").trainable = True
             fine_tune = config.train.model_copy(
                 update={"learning_rate": config.transfer.fine_tune_learning_rate}
             )
-            compile_classifier(model, make_optimizer(fine_tune, steps), config)
-            fit_fn(
-                model,
-                train_ds,
-                val_ds,
-                run=run,
-                train=config.train,
-                epochs=head + config.train.epochs,
+            fit_phase(
+                fine_tune,
+                head + config.train.epochs,
                 initial_epoch=head,
                 checkpoint_dir=run.checkpoints / "fine_tune",
-                **extra,
             )
         else:
-            compile_classifier(model, make_optimizer(config.train, steps), config)
-            fit_fn(model, train_ds, val_ds, run=run, train=config.train, **extra)
+            fit_phase(config.train, config.train.epochs)
 
     if not chief:
         return {}
