@@ -15,16 +15,15 @@ leaves the previous checkpoint usable. Writes finish before `fit` returns.
 
 from __future__ import annotations
 
+import io
 import json
-import os
-import tempfile
 import threading
 from pathlib import Path
 
 import keras
 import numpy as np
 
-from shared.run_dir import write_json
+from shared.run_dir import write_atomic, write_json
 
 METADATA = "training_metadata.json"
 
@@ -97,15 +96,10 @@ class EpochCheckpoint(keras.callbacks.Callback):
 
     def _write(self, epoch: int, arrays: dict[str, np.ndarray]) -> None:
         try:
-            self.folder.mkdir(parents=True, exist_ok=True)
             name = f"epoch-{epoch:04d}.npz"
-            fd, tmp = tempfile.mkstemp(dir=self.folder, prefix=".epoch-", suffix=".npz")
-            try:
-                with os.fdopen(fd, "wb") as handle:
-                    np.savez(handle, **arrays)
-                os.replace(tmp, self.folder / name)
-            finally:
-                Path(tmp).unlink(missing_ok=True)
+            buffer = io.BytesIO()
+            np.savez(buffer, **arrays)
+            write_atomic(self.folder / name, buffer.getvalue())
             write_json(self.folder / METADATA, {"epoch": epoch, "checkpoint": name})
             stale = sorted(p for p in self.folder.glob("epoch-*.npz") if p.name != name)
             for path in stale[: max(0, len(stale) - (self.keep - 1))]:
