@@ -6,7 +6,7 @@ failure (its traceback goes to the run's log.txt when there is a run, else stder
 
 from __future__ import annotations
 
-import json
+import importlib
 import logging
 import sys
 import traceback
@@ -15,54 +15,6 @@ from pathlib import Path
 import click
 
 from shared.errors import UserError
-
-DOMAINS = ("vision",)
-
-
-def _common_train_options(func):
-    options = [
-        click.option("--task", default=None, help="the domain's task (vision: classify)"),
-        click.option("--config", "config", default=None, help="named config or YAML path"),
-        click.option("--data", default=None, help="data spec, e.g. builtin:digits, folder:PATH"),
-        click.option(
-            "--set",
-            "overrides",
-            multiple=True,
-            metavar="KEY=VALUE",
-            help="override any config key (repeatable)",
-        ),
-        click.option(
-            "--run-dir",
-            type=click.Path(path_type=Path),
-            default=None,
-            help="run folder (default runs/<domain>/<task>/<time>); rerun to resume",
-        ),
-        click.option(
-            "--strategy",
-            default=None,
-            type=click.Choice(["auto", "default", "one-device", "mirrored", "multi-worker", "tpu"]),
-        ),
-        click.option("--devices", type=int, default=None, help="mirrored: number of replicas"),
-        click.option(
-            "--local-workers",
-            type=int,
-            default=None,
-            help="multi-worker: start N workers on localhost",
-        ),
-        click.option("--seed", type=int, default=None),
-        click.option(
-            "--precision",
-            default=None,
-            type=click.Choice(["float32", "mixed_bfloat16", "mixed_float16"]),
-        ),
-        click.option(
-            "--jit", default=None, type=click.Choice(["on", "off"]), help="XLA compilation"
-        ),
-        click.option("--deterministic", is_flag=True, default=None, help="TF op determinism"),
-    ]
-    for option in reversed(options):
-        func = option(func)
-    return func
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -81,97 +33,18 @@ def cli(verbose: bool) -> None:
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
-# === vision ===
-@cli.group()
-def vision() -> None:
-    """Image classification: train, evaluate, predict, explain."""
+def _add_domain_groups() -> None:
+    """Add the click group of every module in `pipelines.commands` (one per domain)."""
+    import pkgutil
+
+    import pipelines.commands as commands
+
+    for info in sorted(pkgutil.iter_modules(commands.__path__), key=lambda m: m.name):
+        module = importlib.import_module(f"pipelines.commands.{info.name}")
+        cli.add_command(module.group)
 
 
-@vision.command("train")
-@_common_train_options
-@click.option(
-    "--init-from",
-    type=click.Path(path_type=Path),
-    default=None,
-    help="transfer learning: start from this run's backbone",
-)
-def vision_train(
-    task,
-    config,
-    data,
-    overrides,
-    run_dir,
-    strategy,
-    devices,
-    local_workers,
-    seed,
-    precision,
-    jit,
-    deterministic,
-    init_from,
-):
-    """Train an image classifier; prints the test metrics."""
-    from pipelines import vision as api
-
-    if task not in (None, "classify"):
-        raise UserError(f"vision has one task, classify (got --task {task})")
-    run = api.train(
-        config=config,
-        data=data,
-        overrides=overrides,
-        run_dir=run_dir,
-        init_from=init_from,
-        strategy=strategy,
-        devices=devices,
-        local_workers=local_workers,
-        seed=seed,
-        precision=precision,
-        jit=None if jit is None else jit == "on",
-        deterministic=deterministic,
-    )
-    if run is not None:
-        _print_metrics(run.path, run.metrics)
-
-
-@vision.command("evaluate")
-@click.option("--run", "run_path", required=True, type=click.Path(path_type=Path))
-@click.option("--data", default=None, help="another source with the same classes")
-@click.option("--split", default="test", type=click.Choice(["train", "validation", "test"]))
-@click.option(
-    "--out",
-    type=click.Path(path_type=Path),
-    default=None,
-    help="write metrics here instead of the run's metrics.json",
-)
-def vision_evaluate(run_path, data, split, out):
-    """Evaluate a finished run; rewrites its metrics.json (or --out)."""
-    from pipelines import vision as api
-
-    metrics = api.evaluate(run_path, data=data, split=split, out=str(out) if out else None)
-    _print_metrics(run_path, metrics)
-
-
-@vision.command("predict")
-@click.option("--run", "run_path", required=True, type=click.Path(path_type=Path))
-@click.argument("inputs", nargs=-1, required=True)
-def vision_predict(run_path, inputs):
-    """Predict image files (or folders); one JSON object per input."""
-    from pipelines import vision as api
-
-    for result in api.predict(run_path, list(inputs)):
-        click.echo(json.dumps(result))
-
-
-@vision.command("explain")
-@click.option("--run", "run_path", required=True, type=click.Path(path_type=Path))
-@click.option("--out", type=click.Path(path_type=Path), default=None, help="PNG to write")
-@click.argument("inputs", nargs=-1)
-def vision_explain(run_path, out, inputs):
-    """Grad-CAM overlays for images (default: test examples of the run's data)."""
-    from pipelines import vision as api
-
-    path = api.explain(run_path, list(inputs), out=str(out) if out else None)
-    click.echo(str(path))
+_add_domain_groups()
 
 
 # === tour ===
@@ -213,13 +86,6 @@ def zoo_show(name, overrides):
     from pipelines.zoo import show_model
 
     click.echo(show_model(name, list(overrides)))
-
-
-def _print_metrics(run_path, metrics) -> None:
-    shown = "  ".join(
-        f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}" for k, v in metrics.items()
-    )
-    click.echo(f"{run_path}: {shown}")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,0 +1,103 @@
+"""`deepfield vision ...`: image classification commands."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from pipelines.commands import common_train_options, print_metrics
+from shared.errors import UserError
+
+
+@click.group("vision")
+def group() -> None:
+    """Image classification: train, evaluate, predict, explain."""
+
+
+@group.command("train")
+@common_train_options
+@click.option(
+    "--init-from",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="transfer learning: start from this run's backbone",
+)
+def vision_train(
+    task,
+    config,
+    data,
+    overrides,
+    run_dir,
+    strategy,
+    devices,
+    local_workers,
+    seed,
+    precision,
+    jit,
+    deterministic,
+    init_from,
+):
+    """Train an image classifier; prints the test metrics."""
+    from pipelines import vision as api
+
+    if task not in (None, "classify"):
+        raise UserError(f"vision has one task, classify (got --task {task})")
+    run = api.train(
+        config=config,
+        data=data,
+        overrides=overrides,
+        run_dir=run_dir,
+        init_from=init_from,
+        strategy=strategy,
+        devices=devices,
+        local_workers=local_workers,
+        seed=seed,
+        precision=precision,
+        jit=None if jit is None else jit == "on",
+        deterministic=deterministic,
+    )
+    if run is not None:
+        print_metrics(run.path, run.metrics)
+
+
+@group.command("evaluate")
+@click.option("--run", "run_path", required=True, type=click.Path(path_type=Path))
+@click.option("--data", default=None, help="another source with the same classes")
+@click.option("--split", default="test", type=click.Choice(["train", "validation", "test"]))
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="write metrics here instead of the run's metrics.json",
+)
+def vision_evaluate(run_path, data, split, out):
+    """Evaluate a finished run; rewrites its metrics.json (or --out)."""
+    from pipelines import vision as api
+
+    metrics = api.evaluate(run_path, data=data, split=split, out=str(out) if out else None)
+    print_metrics(run_path, metrics)
+
+
+@group.command("predict")
+@click.option("--run", "run_path", required=True, type=click.Path(path_type=Path))
+@click.argument("inputs", nargs=-1, required=True)
+def vision_predict(run_path, inputs):
+    """Predict image files (or folders); one JSON object per input."""
+    from pipelines import vision as api
+
+    for result in api.predict(run_path, list(inputs)):
+        click.echo(json.dumps(result))
+
+
+@group.command("explain")
+@click.option("--run", "run_path", required=True, type=click.Path(path_type=Path))
+@click.option("--out", type=click.Path(path_type=Path), default=None, help="PNG to write")
+@click.argument("inputs", nargs=-1)
+def vision_explain(run_path, out, inputs):
+    """Grad-CAM overlays for images (default: test examples of the run's data)."""
+    from pipelines import vision as api
+
+    path = api.explain(run_path, list(inputs), out=str(out) if out else None)
+    click.echo(str(path))
