@@ -61,6 +61,10 @@ class Run:
     def explain(self, inputs: list[str] | None = None, out: str | None = None) -> Path:
         return self._api().explain(self, inputs or [], out=out)
 
+    def export(self, to: str | Path, **options: Any):
+        """Export for TF Serving (see `deepfield <domain> export`); returns the result."""
+        return self._api().export(self, to=to, **options)
+
     def __repr__(self) -> str:
         shown = {k: v for k, v in self.metrics.items() if isinstance(v, float)}
         return f"Run({str(self.path)!r}, domain={self.domain!r}, metrics={shown})"

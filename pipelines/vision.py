@@ -13,6 +13,7 @@ from typing import Any
 from domains.vision.config import VisionConfig
 from pipelines import configs, runner
 from pipelines.run import Run
+from shared.errors import UserError
 
 DOMAIN = "vision"
 
@@ -99,3 +100,53 @@ def explain(run: Run | str | Path, inputs: list[str] | None = None, out: str | N
 
     run = run if isinstance(run, Run) else Run(run)
     return task.explain(run.dir, _config_of(run), list(inputs or []), Path(out) if out else None)
+
+
+def export(
+    run: Run | str | Path,
+    to: str | Path,
+    name: str | None = None,
+    version: int | None = None,
+    overwrite: bool = False,
+    *,
+    format: str = "saved_model",
+    quantize: str = "none",
+    base_path: str = "/models",
+):
+    """Export a finished run for TF Serving (`to/NAME/N`) or as `to/NAME.tflite`.
+
+    SavedModel: returns the ExportResult (path, version, signatures, fresh-process
+    verification). TFLite: returns the report dict (size, accuracy beside the float
+    model on the test split).
+    """
+    from domains.vision import export as vision_export
+
+    run = run if isinstance(run, Run) else Run(run)
+    name = name or f"{DOMAIN}_{run.config.get('task', 'classify')}"
+    if format == "tflite":
+        return vision_export.export_tflite(
+            run.dir, _config_of(run), Path(to), name, quantize, overwrite
+        )
+    if format != "saved_model":
+        raise UserError(f"unknown export format {format!r}; use saved_model or tflite")
+    if quantize != "none":
+        raise UserError("--quantize applies to --format tflite only")
+    return vision_export.export(
+        run.dir, _config_of(run), Path(to), name, version, overwrite, base_path=base_path
+    )
+
+
+def predict_exported(model: str | Path, inputs: list[str]) -> list[dict[str, Any]]:
+    """Predictions of an exported SavedModel (`DIR/NAME` or `DIR/NAME/N`) on image files."""
+    from domains.vision import export as vision_export
+
+    return vision_export.predict_exported(model, list(inputs))
+
+
+def evaluate_exported(
+    model: str | Path, data: str | None = None, split: str = "test", out: str | None = None
+) -> dict[str, Any]:
+    """Metrics of an exported SavedModel on its run's split (or another source's)."""
+    from domains.vision import export as vision_export
+
+    return vision_export.evaluate_exported(model, data, split, Path(out) if out else None)

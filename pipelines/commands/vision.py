@@ -7,13 +7,13 @@ from pathlib import Path
 
 import click
 
-from pipelines.commands import common_train_options, print_metrics
+from pipelines.commands import add_export_command, common_train_options, print_metrics
 from shared.errors import UserError
 
 
 @click.group("vision")
 def group() -> None:
-    """Image classification: train, evaluate, predict, explain."""
+    """Image classification: train, evaluate, predict, explain, export."""
 
 
 @group.command("train")
@@ -63,7 +63,14 @@ def vision_train(
 
 
 @group.command("evaluate")
-@click.option("--run", "run_path", required=True, type=click.Path(path_type=Path))
+@click.option("--run", "run_path", type=click.Path(path_type=Path), default=None)
+@click.option(
+    "--model",
+    "model_path",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="an exported SavedModel (DIR/NAME or DIR/NAME/N) instead of --run",
+)
 @click.option("--data", default=None, help="another source with the same classes")
 @click.option("--split", default="test", type=click.Choice(["train", "validation", "test"]))
 @click.option(
@@ -72,23 +79,47 @@ def vision_train(
     default=None,
     help="write metrics here instead of the run's metrics.json",
 )
-def vision_evaluate(run_path, data, split, out):
-    """Evaluate a finished run; rewrites its metrics.json (or --out)."""
+def vision_evaluate(run_path, model_path, data, split, out):
+    """Evaluate a finished run (rewrites its metrics.json, or --out) or an export."""
     from pipelines import vision as api
 
+    _one_of(run_path, model_path)
+    if model_path is not None:
+        metrics = api.evaluate_exported(
+            model_path, data=data, split=split, out=str(out) if out else None
+        )
+        print_metrics(model_path, metrics)
+        return
     metrics = api.evaluate(run_path, data=data, split=split, out=str(out) if out else None)
     print_metrics(run_path, metrics)
 
 
 @group.command("predict")
-@click.option("--run", "run_path", required=True, type=click.Path(path_type=Path))
+@click.option("--run", "run_path", type=click.Path(path_type=Path), default=None)
+@click.option(
+    "--model",
+    "model_path",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="an exported SavedModel (DIR/NAME or DIR/NAME/N) instead of --run",
+)
 @click.argument("inputs", nargs=-1, required=True)
-def vision_predict(run_path, inputs):
+def vision_predict(run_path, model_path, inputs):
     """Predict image files (or folders); one JSON object per input."""
     from pipelines import vision as api
 
-    for result in api.predict(run_path, list(inputs)):
+    _one_of(run_path, model_path)
+    if model_path is not None:
+        results = api.predict_exported(model_path, list(inputs))
+    else:
+        results = api.predict(run_path, list(inputs))
+    for result in results:
         click.echo(json.dumps(result))
+
+
+def _one_of(run_path, model_path) -> None:
+    if (run_path is None) == (model_path is None):
+        raise UserError("give exactly one of --run RUN or --model EXPORT")
 
 
 @group.command("explain")
@@ -101,3 +132,6 @@ def vision_explain(run_path, out, inputs):
 
     path = api.explain(run_path, list(inputs), out=str(out) if out else None)
     click.echo(str(path))
+
+
+add_export_command(group, "vision", tflite=True)
