@@ -11,6 +11,8 @@ Quantization modes (TensorFlow's post-training quantization):
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 import warnings
 from collections.abc import Callable, Iterable
@@ -38,8 +40,10 @@ def convert(
     # `from_keras_model` (it goes through Keras' own SavedModel export) freezes the
     # variables; a hand-made concrete function of a Keras 3 model converts, but its
     # variables stay resources and read back as garbage in the interpreter.
-    converter = tf.lite.TFLiteConverter.from_keras_model(model)
-    return _convert(converter, quantize, representative)
+    # It also prints Keras' export summary (every captured variable) on stdout.
+    with contextlib.redirect_stdout(io.StringIO()):
+        converter = tf.lite.TFLiteConverter.from_keras_model(model)
+        return _convert(converter, quantize, representative)
 
 
 def _convert(converter, quantize: str, representative) -> bytes:
