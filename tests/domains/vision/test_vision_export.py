@@ -247,3 +247,28 @@ def test_readme_serving_section_names_the_real_signature():
     assert "--model_config_file=/models/models.config" in section
     assert '"b64"' in section and "image_bytes" in section
     assert "PredictRequest" in section and "serving_default" in section
+
+
+def test_killed_export_leaves_no_version(digits_run, tmp_path):
+    """SIGKILL while the version is being written: TF Serving would find nothing to load."""
+    import signal
+    import time
+
+    root = tmp_path / "models"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pipelines.cli", "vision", "export", "--run",
+         str(digits_run.path), "--to", str(root), "--name", "digits"],
+        cwd=REPO,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    deadline = time.monotonic() + 240
+    while not list((root / "digits").glob(".partial-*")) and time.monotonic() < deadline:
+        if proc.poll() is not None:
+            pytest.fail("the export finished before it could be killed")
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=60)
+    assert list((root / "digits").glob(".partial-*"))  # killed mid-write
+    assert not [p for p in (root / "digits").iterdir() if p.name.isdigit()]
+    assert not (root / "models.config").exists()
