@@ -12,11 +12,11 @@ from typing import Any
 
 import numpy as np
 import tensorflow as tf
-from sklearn.metrics import f1_score
 
 from domains.vision import data as vision_data
 from domains.vision import serving
 from domains.vision.config import VisionConfig
+from domains.vision.metrics import classification_metrics
 from domains.vision.task import DOMAIN, TASK, load_model
 from shared.data import ImageData
 from shared.errors import UserError
@@ -213,13 +213,8 @@ def evaluate_exported(
     images, labels = data.splits[split].arrays()
     if not len(labels):
         raise UserError(f"split {split!r} of {data.spec} is empty")
-    probabilities = model.predict_images(images).astype(np.float64)
-    predicted = probabilities.argmax(axis=1)
-    clipped = np.clip(probabilities[np.arange(len(labels)), labels], 1e-7, 1.0)
     metrics = {
-        "loss": float(-np.mean(np.log(clipped))),
-        "accuracy": float(np.mean(predicted == labels)),
-        "f1": float(f1_score(labels, predicted, average="macro")),
+        **classification_metrics(labels, model.predict_images(images)),
         "split": split,
         "num_examples": int(len(labels)),
         "task": TASK,
