@@ -26,6 +26,7 @@ BENCHMARKS = {
     "resnet50_mfu": "benchmarks.resnet50_mfu",
     "precision_jit": "benchmarks.precision_jit",
     "export_serving": "benchmarks.export_serving",
+    "finance_models": "benchmarks.finance_models",
 }
 
 

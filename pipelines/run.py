@@ -61,6 +61,14 @@ class Run:
     def explain(self, inputs: list[str] | None = None, out: str | None = None) -> Path:
         return self._api().explain(self, inputs or [], out=out)
 
+    def play(self, out: str | Path | None = None, **options: Any) -> dict[str, Any]:
+        """Play an episode into a GIF (RL runs); returns its path, return and length."""
+        return self._api().play(self, out, **options)
+
+    def monitor(self, data: str, out: str | None = None) -> dict[str, Any]:
+        """Drift of new data against the training split (finance: PSI per feature)."""
+        return self._api().monitor(self, data, out=out)
+
     def export(self, to: str | Path, **options: Any):
         """Export for TF Serving (see `deepfield <domain> export`); returns the result."""
         return self._api().export(self, to=to, **options)

@@ -36,6 +36,12 @@ def vision_leg(path: Path, quick: bool) -> Run:
     )
 
 
+def finance_leg(path: Path, quick: bool) -> Run:
+    from pipelines import finance
+
+    return finance.train(config="credit", run_dir=path, epochs=5 if quick else None)
+
+
 LEGS = [
     Leg(
         "vision",
@@ -43,6 +49,13 @@ LEGS = [
         "accuracy",
         0.985,
         vision_leg,
+    ),
+    Leg(
+        "finance",
+        "credit scoring on UCI German credit: FeatureSpace MLP, calibrated, scorecard",
+        "roc_auc",
+        0.75,
+        finance_leg,
     ),
 ]
 

@@ -66,6 +66,10 @@ class ServingSpec:
     expected: list[dict[str, np.ndarray]]
     metadata: dict[str, Any] = field(default_factory=dict)
     tolerance: float = 1e-4
+    # Signature name -> TF Serving method name where it is not predict, e.g.
+    # {"classify": "tensorflow/serving/classify"}: `tf.saved_model.save` marks every
+    # signature as predict, so these are set in saved_model.pb before the rename.
+    method_names: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -204,6 +208,8 @@ def export_saved_model(
     partial = model_dir / f"{_PARTIAL}{version}-{os.getpid()}"
     try:
         tf.saved_model.save(spec.module, str(partial), signatures=spec.signatures)
+        if spec.method_names:
+            set_method_names(partial, spec.method_names)
         extra = partial / "assets.extra"
         extra.mkdir()
         requests = spec.warmup[:MAX_WARMUP_RECORDS]
@@ -275,6 +281,20 @@ def read_warmup_requests(path: Path) -> list[dict[str, np.ndarray]]:
 
 
 # === Signatures ===
+def set_method_names(saved_model_dir: Path, method_names: dict[str, str]) -> None:
+    """Rewrite the method name of the named signatures in saved_model.pb."""
+    from tensorflow.core.protobuf import saved_model_pb2
+
+    path = saved_model_dir / "saved_model.pb"
+    proto = saved_model_pb2.SavedModel.FromString(path.read_bytes())
+    for meta in proto.meta_graphs:
+        for name, method in method_names.items():
+            if name not in meta.signature_def:
+                raise ValueError(f"no signature {name!r} to mark as {method}")
+            meta.signature_def[name].method_name = method
+    write_atomic(path, proto.SerializeToString())
+
+
 def signature_info(saved_model_dir: Path) -> dict[str, dict[str, Any]]:
     """Signature name -> method name, inputs and outputs (name -> dtype, shape).
 

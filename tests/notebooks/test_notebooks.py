@@ -10,7 +10,11 @@ from nbclient import NotebookClient
 REPO = Path(__file__).resolve().parents[2]
 
 
-@pytest.mark.parametrize("name", ["vision"])
+# Notebook -> the run folder it trains under DEEPFIELD_RUNS.
+RUN_FOLDERS = {"vision": "digits", "finance": "credit"}
+
+
+@pytest.mark.parametrize("name", ["vision", "finance"])
 def test_notebook_executes(name, tmp_path, monkeypatch):
     monkeypatch.setenv("DEEPFIELD_QUICK", "1")
     monkeypatch.setenv("DEEPFIELD_RUNS", str(tmp_path / "runs"))
@@ -20,4 +24,4 @@ def test_notebook_executes(name, tmp_path, monkeypatch):
     outputs = [o for cell in notebook.cells if cell.cell_type == "code" for o in cell.outputs]
     assert not [o for o in outputs if o.output_type == "error"]
     assert any(o.output_type == "display_data" and "image/png" in o.data for o in outputs)
-    assert (tmp_path / "runs" / "digits" / "metrics.json").is_file()
+    assert (tmp_path / "runs" / RUN_FOLDERS[name] / "metrics.json").is_file()
