@@ -25,6 +25,7 @@ BENCHMARKS = {
     "trainer_overhead": "benchmarks.trainer_overhead",
     "resnet50_mfu": "benchmarks.resnet50_mfu",
     "precision_jit": "benchmarks.precision_jit",
+    "zoo_speed": "benchmarks.zoo_speed",
     "export_serving": "benchmarks.export_serving",
     "finance_models": "benchmarks.finance_models",
 }

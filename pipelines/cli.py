@@ -66,7 +66,7 @@ def zoo() -> None:
 
 @zoo.command("list")
 def zoo_list():
-    """Every model with its weight layers and parameters at its default input."""
+    """Every model: weight layers, parameters and forward FLOPs at its preset input."""
     from pipelines.zoo import list_models
 
     click.echo(list_models())

@@ -33,6 +33,7 @@ def train(
     overrides: list[str] | tuple[str, ...] = (),
     run_dir: str | Path | None = None,
     *,
+    task: str | None = None,
     init_from: str | Path | None = None,
     strategy: str | None = None,
     devices: int | None = None,
@@ -43,7 +44,7 @@ def train(
     deterministic: bool | None = None,
     epochs: int | None = None,
 ) -> Run | None:
-    """Train an image classifier and return its finished Run.
+    """Train an image classifier (task "classify") or generator ("generate"); returns the Run.
 
     (None only inside a multi-worker worker other than the chief, which writes no run.)
     """
@@ -51,6 +52,7 @@ def train(
         config,
         overrides,
         **{
+            "task": task,
             "data.source": data,
             "transfer.init_from": str(init_from) if init_from else None,
             "runtime.strategy": strategy,

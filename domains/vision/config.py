@@ -49,11 +49,25 @@ class ExplainConfig(ConfigModel):
     examples: int = Field(16, ge=1, le=256)
 
 
+class GenerateConfig(ConfigModel):
+    """`--task generate`: sample grids and the Frechet distance of a trained generator.
+
+    The distance is computed on the penultimate features of a small CNN classifier
+    trained on the same data (`frechet_classifier_distance`), not on Inception-v3's
+    (the FID), since Inception weights cannot be fetched offline.
+    """
+
+    samples: int = Field(64, ge=1, le=1024, description="images in the sample grid")
+    fcd_examples: int = Field(500, ge=10, description="real and generated images compared")
+    classifier_epochs: int = Field(5, ge=1, description="epochs of the feature classifier")
+
+
 class VisionConfig(ConfigModel):
-    task: Literal["classify"] = "classify"
+    task: Literal["classify", "generate"] = "classify"
     model: VisionModelConfig = VisionModelConfig()
     data: VisionDataConfig = VisionDataConfig()
     train: TrainConfig = TrainConfig()
     runtime: RuntimeConfig = RuntimeConfig()
     transfer: TransferConfig = TransferConfig()
     explain: ExplainConfig = ExplainConfig()
+    generate: GenerateConfig = GenerateConfig()

@@ -8,11 +8,32 @@ from domains.vision.config import VisionConfig
 from shared.data import ImageData
 from shared.errors import UserError
 from shared.run_dir import RunDir
-from shared.zoo import build_model
+from shared.zoo import build_model, model_spec, training_loss
+
+
+def check_vision_model(name: str, task: str) -> None:
+    """Raise UserError unless zoo model `name` can train on images for `task`."""
+    from shared.zoo import MODELS
+
+    spec = model_spec(name)
+    wanted = "generative" if task == "generate" else None
+    fits = spec.vision and (spec.kind == wanted if wanted else spec.kind != "generative")
+    if not fits:
+        usable = [
+            n
+            for n in MODELS.names()
+            if model_spec(n).vision
+            and (model_spec(n).kind == "generative") == (task == "generate")
+        ]
+        raise UserError(
+            f"model {name!r} ({spec.kind}) cannot be trained by vision --task {task}; "
+            f"models that can: {', '.join(usable)}"
+        )
 
 
 def build_classifier(config: VisionConfig, data: ImageData) -> keras.Model:
     """The configured zoo classifier for this data's image shape and classes."""
+    check_vision_model(config.model.name, "classify")
     return build_model(
         config.model.name,
         input_shape=tuple(data.image_shape),
@@ -27,10 +48,20 @@ def compile_classifier(
     """Integer labels, reported as loss and accuracy."""
     model.compile(
         optimizer=optimizer,
-        loss=keras.losses.SparseCategoricalCrossentropy(),
+        loss=training_loss(config.model.name),
         metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
         jit_compile=config.train.jit,
     )
+
+
+def pretrain(model: keras.Model, data: ImageData, seed: int) -> list[float]:
+    """Unsupervised pretraining a model asks for (a DBN's greedy CD-k); [] for others."""
+    from shared.zoo.dbn import greedy_pretrain, rbm_layers
+
+    if not rbm_layers(model):
+        return []
+    images, _ = data.splits["train"].arrays()
+    return greedy_pretrain(model, images, seed=seed)
 
 
 def load_backbone_from(source: str, model: keras.Model) -> RunDir:

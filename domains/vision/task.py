@@ -11,19 +11,32 @@ from typing import Any
 
 import keras
 import numpy as np
-from sklearn.metrics import confusion_matrix, f1_score
+from sklearn.metrics import confusion_matrix
 
 from domains.vision import data as vision_data
 from domains.vision import plots as vision_plots
 from domains.vision.config import VisionConfig
-from domains.vision.models import build_classifier, compile_classifier, load_backbone_from
+from domains.vision.metrics import classification_metrics
+from domains.vision.models import (
+    build_classifier,
+    compile_classifier,
+    load_backbone_from,
+    pretrain,
+)
 from shared import plots
 from shared.data import ImageData, build_augmentation, describe, image_dataset
 from shared.distribute import is_chief, select_strategy
 from shared.errors import UserError
 from shared.model_card import write_model_card
 from shared.run_dir import RunDir, write_json
-from shared.training.trainer import fit, history_rows, make_optimizer, runtime_scope
+from shared.training.trainer import (
+    completed_epochs,
+    fit,
+    history_rows,
+    make_optimizer,
+    runtime_scope,
+)
+from shared.zoo.classifier import has_conv_backbone
 
 LOG = logging.getLogger("deepfield.vision")
 DOMAIN, TASK = "vision", "classify"
@@ -32,6 +45,10 @@ DOMAIN, TASK = "vision", "classify"
 # === Training ===
 def train(config: VisionConfig, run: RunDir) -> dict[str, Any]:
     """Train the configured classifier into `run`, then evaluate it on the test split."""
+    if config.task == "generate":
+        from domains.vision import generate
+
+        return generate.train(config, run)
     with runtime_scope(config.train, config.runtime):
         return _train(config, run)
 
@@ -100,6 +117,10 @@ def _train(config: VisionConfig, run: RunDir) -> dict[str, Any]:
                 checkpoint_dir=run.checkpoints / "fine_tune",
             )
         else:
+            if completed_epochs(run) == 0:
+                errors = pretrain(model, data, config.runtime.seed)
+                if errors:
+                    LOG.info("greedy pretraining done; reconstruction errors %s", errors)
             fit_phase(config.train, config.train.epochs)
 
     if not chief:
@@ -110,10 +131,11 @@ def _train(config: VisionConfig, run: RunDir) -> dict[str, Any]:
     model = load_model(run)
     metrics = evaluate_model(model, data, "test", run)
     plots.training_curves(history_rows(run.history_path), run.plots / "training_curves.png")
-    images, labels = data.splits["test"].arrays(limit=config.explain.examples)
-    vision_plots.gradcam_grid(
-        model, images[:8], data.class_names, run.plots / "gradcam.png", labels[:8]
-    )
+    if has_conv_backbone(model):  # Grad-CAM needs a conv feature map
+        images, labels = data.splits["test"].arrays(limit=config.explain.examples)
+        vision_plots.gradcam_grid(
+            model, images[:8], data.class_names, run.plots / "gradcam.png", labels[:8]
+        )
     write_card(config, run, data, model, metrics)
     return metrics
 
@@ -186,11 +208,8 @@ def evaluate_model(
     """Metrics on one split, written to metrics.json (or `out`), with the split's plots."""
     images, labels, probabilities = predict_probabilities(model, data, split)
     predicted = probabilities.argmax(axis=1)
-    clipped = np.clip(probabilities[np.arange(len(labels)), labels], 1e-7, 1.0)
     metrics = {
-        "loss": float(-np.mean(np.log(clipped))),
-        "accuracy": float(np.mean(predicted == labels)),
-        "f1": float(f1_score(labels, predicted, average="macro")),
+        **classification_metrics(labels, probabilities),
         "split": split,
         "num_examples": int(len(labels)),
         "task": TASK,
@@ -209,6 +228,10 @@ def evaluate(
     run: RunDir, config: VisionConfig, *, source: str | None, split: str, out: Path | None
 ) -> dict[str, Any]:
     """Re-evaluate a finished run, on its own data or on another source with its classes."""
+    if config.task == "generate":
+        from domains.vision import generate
+
+        return generate.evaluate(run, config, source=source, split=split, out=out)
     record = json.loads(run.splits_path.read_text())
     data_config = config.data.model_copy(
         update={
@@ -241,6 +264,11 @@ def load_inputs(run: RunDir, inputs: list[str]) -> tuple[list[Path], np.ndarray,
 
 def predict(run: RunDir, inputs: list[str], top_k: int = 3) -> list[dict[str, Any]]:
     """One result per input file: label, class id, probability and the top-k classes."""
+    if yaml_task(run) == "generate":
+        raise UserError(
+            "a generate run has no predict: its samples are in plots/samples.png "
+            "(or sample from model.keras)"
+        )
     paths, images, record = load_inputs(run, inputs)
     names = record["class_names"]
     probabilities = load_model(run).predict(images, verbose=0)
@@ -262,9 +290,22 @@ def predict(run: RunDir, inputs: list[str], top_k: int = 3) -> list[dict[str, An
     return results
 
 
+def yaml_task(run: RunDir) -> str:
+    """The task a run was trained for, from its config.yaml."""
+    import yaml
+
+    return (yaml.safe_load(run.config_path.read_text()) or {}).get("task", "classify")
+
+
 def explain(run: RunDir, config: VisionConfig, inputs: list[str], out: Path | None = None) -> Path:
     """Grad-CAM overlays for the given images, or for test examples when none are given."""
     model = load_model(run)
+    if config.task != "classify" or not has_conv_backbone(model):
+        raise UserError(
+            f"{config.model.name} has no convolutional backbone feature map, which Grad-CAM "
+            "explains; explain works for CNN classifiers (small_cnn, resnet*, vgg*, alexnet, "
+            "lenet5)"
+        )
     target = Path(out) if out else run.plots / "gradcam_explain.png"
     if inputs:
         _, images, record = load_inputs(run, inputs)

@@ -42,10 +42,11 @@ def vision_train(
     """Train an image classifier; prints the test metrics."""
     from pipelines import vision as api
 
-    if task not in (None, "classify"):
-        raise UserError(f"vision has one task, classify (got --task {task})")
+    if task not in (None, "classify", "generate"):
+        raise UserError(f"vision has two tasks, classify and generate (got --task {task})")
     run = api.train(
         config=config,
+        task=task,
         data=data,
         overrides=overrides,
         run_dir=run_dir,

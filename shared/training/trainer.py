@@ -198,4 +198,16 @@ def history_rows(path: Path) -> list[dict[str, float]]:
     if not Path(path).is_file():
         return []
     with Path(path).open() as handle:
-        return [{k: float(v) for k, v in row.items() if v != ""} for row in csv.DictReader(handle)]
+        return [
+            {k: number for k, v in row.items() if (number := _number(v)) is not None}
+            for row in csv.DictReader(handle)
+        ]
+
+
+def _number(text: str) -> float | None:
+    """A history cell as a float; None for the blanks and "NA" Keras' CSVLogger writes
+    for metrics an epoch did not produce (no validation data, for example)."""
+    try:
+        return float(text)
+    except (TypeError, ValueError):
+        return None

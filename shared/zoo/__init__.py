@@ -1,4 +1,4 @@
-"""The model zoo: classifiers built by name through `build_model`.
+"""The model zoo: every architecture built by name through `build_model`.
 
 Importing this package registers every model: the builder modules are imported
 here, after `registry`, so `MODELS` is complete however the zoo is imported.
@@ -6,13 +6,49 @@ here, after `registry`, so `MODELS` is complete however the zoo is imported.
 
 from shared.zoo.registry import (
     MODELS,
+    SPECS,
+    ModelSpec,
     build_model,
     count_weight_layers,
     model_info,
     model_options,
+    model_spec,
+    register_model,
+    training_loss,
 )
 
 # Imported for their registrations.
-from shared.zoo import resnet, small_cnn  # noqa: E402, F401  # isort: skip
+from shared.zoo import (  # noqa: E402, F401  # isort: skip
+    alexnet,
+    autoencoder,
+    bert,
+    capsnet,
+    dbn,
+    dcgan,
+    gpt,
+    lenet,
+    resnet,
+    rnn_classifier,
+    rnn_seq2seq,
+    small_cnn,
+    stylegan,
+    unet,
+    vae,
+    vgg,
+)
+from shared.zoo import policy_nets  # noqa: E402, F401  # isort: skip
+from shared.zoo.gan import GAN  # noqa: E402
 
-__all__ = ["MODELS", "build_model", "count_weight_layers", "model_info", "model_options"]
+__all__ = [
+    "GAN",
+    "MODELS",
+    "SPECS",
+    "ModelSpec",
+    "build_model",
+    "count_weight_layers",
+    "model_info",
+    "model_options",
+    "model_spec",
+    "register_model",
+    "training_loss",
+]

@@ -32,6 +32,7 @@ def assemble_classifier(
     num_classes: int,
     dropout: float,
     name: str,
+    pool: keras.Layer | None = None,
 ) -> keras.Model:
     """Wrap `backbone` (normalised image -> 4-D feature map) into a softmax classifier.
 
@@ -42,6 +43,10 @@ def assemble_classifier(
         num_classes: Number of softmax outputs.
         dropout: Dropout rate before the final Dense layer.
         name: Name of the returned model (the zoo name, e.g. "resnet50").
+        pool: The "pool" layer, feature map -> feature vector. Default global average
+            pooling; AlexNet and VGG pass their paper's flatten + fully connected
+            layers (a Sequential named "pool"), which keeps the layout (and Grad-CAM,
+            which re-runs pool -> dropout -> predictions) while matching their counts.
 
     Returns:
         A functional model taking float32 raw pixels (0..255).
@@ -53,7 +58,10 @@ def assemble_classifier(
 
     # === Layers ===
     preprocess = keras.layers.Rescaling(1.0 / 255, name=PREPROCESS)
-    pool = keras.layers.GlobalAveragePooling2D(name=POOL)
+    if pool is None:
+        pool = keras.layers.GlobalAveragePooling2D(name=POOL)
+    elif pool.name != POOL:
+        raise ValueError(f"the pool layer must be named {POOL!r}, got {pool.name!r}")
     drop = keras.layers.Dropout(dropout, name=DROPOUT)
     # float32 even under a mixed precision policy: softmax in float16 can underflow
     # to exact zeros, and the loss takes their log.
@@ -75,6 +83,24 @@ def assemble_classifier(
 # is the user's mistake: each check raises UserError naming the option.
 
 
+def check_shape(input_shape: Any) -> tuple[int, ...]:
+    """Return `input_shape` as a tuple of 1 to 4 positive ints, or raise UserError.
+
+    The rank is the model's business: vectors `(features,)`, token sequences
+    `(seq_len,)`, sequences of vectors `(time, features)`, images `(H, W, C)` and
+    volumes `(D, H, W, C)` all pass here; each builder then checks the rank it needs.
+    """
+    try:
+        dims = tuple(input_shape)
+    except TypeError:
+        dims = ()
+    if not 1 <= len(dims) <= 4 or not all(_is_integer(d) for d in dims):
+        raise UserError(f"input_shape must be 1 to 4 integers, got {input_shape!r}")
+    if min(int(d) for d in dims) < 1:
+        raise UserError(f"input_shape dimensions must be positive, got {input_shape!r}")
+    return tuple(int(d) for d in dims)
+
+
 def check_input_shape(input_shape: Any) -> tuple[int, int, int]:
     """Return `input_shape` as an (H, W, C) tuple of positive ints, or raise UserError."""
     try:
@@ -91,11 +117,26 @@ def check_input_shape(input_shape: Any) -> tuple[int, int, int]:
     return height, width, channels
 
 
+def check_image_classifier(input_shape: Any, num_classes: Any) -> tuple[tuple[int, int, int], int]:
+    """The (H, W, C) shape and class count an image classifier builder needs."""
+    if num_classes is None:
+        raise UserError("this model is a classifier: num_classes is required")
+    return check_input_shape(input_shape), check_num_classes(num_classes)
+
+
 def check_num_classes(num_classes: Any) -> int:
     """Return `num_classes` as an int >= 2 (a softmax over one class is always 1)."""
     if not _is_integer(num_classes) or num_classes < 2:
         raise UserError(f"num_classes must be an integer >= 2, got {num_classes!r}")
     return int(num_classes)
+
+
+def has_conv_backbone(model: keras.Model) -> bool:
+    """Whether `model` has the layout above with a 4-D feature map (what Grad-CAM needs)."""
+    names = {layer.name for layer in model.layers}
+    if not set(HEAD_LAYER_NAMES) <= names:
+        return False
+    return len(model.get_layer(BACKBONE).output.shape) == 4
 
 
 def check_int(option: str, value: Any, *, minimum: int = 1, choices: Sequence[int] = ()) -> int:
@@ -117,6 +158,30 @@ def check_rate(option: str, value: Any) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value < 1:
         raise UserError(f"option {option!r} must be a number in [0, 1), got {value!r}")
     return float(value)
+
+
+def check_positive(option: str, value: Any) -> float:
+    """Return `value` as a float > 0 (width multipliers, scales)."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+        raise UserError(f"option {option!r} must be a number > 0, got {value!r}")
+    return float(value)
+
+
+def check_min_side(model: str, input_shape: Sequence[int], minimum: int, why: str) -> None:
+    """Raise UserError if the spatial sides of `input_shape` are below `minimum`."""
+    sides = tuple(input_shape[:-1])
+    if min(sides) < minimum:
+        raise UserError(
+            f"{model} needs inputs of at least {minimum}x{minimum} ({why}); got "
+            f"{'x'.join(map(str, input_shape))}; resize with data.image_size=[{minimum}, {minimum}] "
+            "or pick a model for small images"
+        )
+
+
+def check_rank(model: str, input_shape: Sequence[int], ranks: Sequence[int], meaning: str) -> None:
+    """Raise UserError unless `input_shape` has one of `ranks` dimensions."""
+    if len(input_shape) not in ranks:
+        raise UserError(f"{model} takes input_shape {meaning}, got {tuple(input_shape)!r}")
 
 
 def check_choice(option: str, value: Any, choices: Sequence[str]) -> str:

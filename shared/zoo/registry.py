@@ -3,26 +3,118 @@
 A builder is a function `builder(input_shape, num_classes, *, option=default, ...)`
 registered in `MODELS`; its keyword-only parameters are its options, so the valid
 option names and their defaults come from the signature and cannot drift from it.
+
+`build_model` checks only what every model shares (1 to 4 positive dims; a class
+count >= 2 when one is given); each builder checks the rank it needs, so vectors,
+token sequences, images and volumes all go through the same door. `register_model`
+also records a `ModelSpec` (what the model does and its paper input) that
+`deepfield zoo list` and the vision pipeline read; models registered with plain
+`MODELS.register` get a spec with no preset input.
 """
 
 from __future__ import annotations
 
 import difflib
 import inspect
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import keras
 
+from shared.blocks import BernoulliRBM, CapsuleRouting, ModulatedConv2D
 from shared.errors import UserError
 from shared.registry import Registry
-from shared.zoo.classifier import check_input_shape, check_num_classes
+from shared.zoo.classifier import check_num_classes, check_shape
 
 MODELS = Registry("model")
+# Training losses by name, for models whose outputs need their own (CapsNet's margin loss).
+LOSSES = Registry("loss")
+LOSSES.register("sparse_categorical_crossentropy", keras.losses.SparseCategoricalCrossentropy)
+
+# What a model is for; the vision pipeline trains "image_classifier" models on
+# `--task classify` and "generative" ones on `--task generate`.
+MODEL_KINDS = (
+    "image_classifier",
+    "sequence_classifier",
+    "language_model",
+    "seq2seq",
+    "autoencoder",
+    "generative",
+    "segmentation",
+    "policy",
+    "other",
+)
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """What `deepfield zoo list` shows a model at, and which pipelines can train it.
+
+    Attributes:
+        kind: One of `MODEL_KINDS`.
+        preset_input: The paper's input shape (None: the model has no preset).
+        preset_classes: The paper's class count, or None where classes do not apply.
+        preset_options: Options the listing builds the model with (e.g. a paper head).
+        vision: Whether `deepfield vision train` can train it on images.
+        loss: Name in `LOSSES` of the loss a classifier trains with.
+    """
+
+    kind: str = "other"
+    preset_input: tuple[int, ...] | None = None
+    preset_classes: int | None = None
+    preset_options: tuple[tuple[str, Any], ...] = ()
+    vision: bool = False
+    loss: str = "sparse_categorical_crossentropy"
+
+
+SPECS: dict[str, ModelSpec] = {}
+
+
+def register_model(
+    name: str,
+    *,
+    kind: str,
+    preset_input: tuple[int, ...],
+    preset_classes: int | None = None,
+    preset_options: dict[str, Any] | None = None,
+    vision: bool = False,
+    loss: str = "sparse_categorical_crossentropy",
+) -> Callable[[Callable[..., keras.Model]], Callable[..., keras.Model]]:
+    """Decorator: register a builder in `MODELS` together with its `ModelSpec`."""
+    if kind not in MODEL_KINDS:
+        raise ValueError(f"kind must be one of {MODEL_KINDS}, got {kind!r}")
+
+    def add(builder: Callable[..., keras.Model]) -> Callable[..., keras.Model]:
+        MODELS.register(name, builder)
+        SPECS[name] = ModelSpec(
+            kind,
+            tuple(preset_input),
+            preset_classes,
+            tuple((preset_options or {}).items()),
+            vision,
+            loss,
+        )
+        return builder
+
+    return add
+
+
+def model_spec(name: str) -> ModelSpec:
+    """The spec of model `name` (a bare one for models registered without a spec)."""
+    MODELS.get(name)  # raises the UserError with close matches for an unknown name
+    return SPECS.get(name, ModelSpec())
+
 
 # Layer types counted by `count_weight_layers`: the layers that "depth" counts in
-# architecture names (ResNet-50 has 49 convs + 4 projections + 1 dense).
+# architecture names (ResNet-50 has 49 convs + 4 projections + 1 dense), plus recurrent
+# layers (a bidirectional one counts 2) and the zoo's own layers that hold weight
+# matrices (capsule routing, RBMs, modulated convolutions).
 WEIGHT_LAYER_TYPES: tuple[type, ...] = (
+    keras.layers.RNN,
+    CapsuleRouting,
+    BernoulliRBM,
+    ModulatedConv2D,
     keras.layers.Conv1D,
     keras.layers.Conv2D,
     keras.layers.Conv3D,
@@ -47,10 +139,19 @@ def model_options(name: str) -> dict[str, Any]:
     }
 
 
+def training_loss(name: str) -> keras.losses.Loss:
+    """A fresh instance of the loss model `name` trains with."""
+    return LOSSES.get(model_spec(name).loss)()
+
+
 def build_model(
-    name: str, *, input_shape: Sequence[int], num_classes: int, **options: Any
+    name: str, *, input_shape: Sequence[int], num_classes: int | None = None, **options: Any
 ) -> keras.Model:
-    """Build zoo model `name` for `input_shape` (H, W, C) images and `num_classes` classes.
+    """Build zoo model `name` for inputs of `input_shape` and `num_classes` classes.
+
+    `input_shape` excludes the batch axis: (H, W, C) for image models, (features,)
+    for vectors, (seq_len,) for token models. `num_classes` may be None for models
+    without classes (language models, autoencoders, generators).
 
     Raises:
         UserError: unknown model name, unknown option name (the message lists the
@@ -70,7 +171,8 @@ def build_model(
             f"unknown option{'s' if len(unknown) > 1 else ''} {', '.join(hints)} for model "
             f"{name!r}; valid options: {', '.join(valid) or '(none)'}"
         )
-    return builder(check_input_shape(input_shape), check_num_classes(num_classes), **options)
+    classes = None if num_classes is None else check_num_classes(num_classes)
+    return builder(check_shape(input_shape), classes, **options)
 
 
 def model_info(name: str) -> str:
@@ -83,7 +185,7 @@ def model_info(name: str) -> str:
 
 
 def count_weight_layers(model: keras.Layer) -> int:
-    """Number of Conv/Dense layers in `model`, counting inside nested models and blocks."""
+    """Number of weight layers (`WEIGHT_LAYER_TYPES`) in `model`, inside nested models too."""
     # Keras has no public recursive walk over sublayers; `_flatten_layers` is what
     # Keras' own summary and weight tracking use, and it de-duplicates shared layers.
     return sum(
@@ -100,7 +202,13 @@ def _show(value: Any) -> str:
 
 
 __all__: list[str] = [
+    "LOSSES",
     "MODELS",
+    "MODEL_KINDS",
+    "SPECS",
+    "ModelSpec",
+    "model_spec",
+    "register_model",
     "WEIGHT_LAYER_TYPES",
     "build_model",
     "count_weight_layers",

@@ -18,10 +18,11 @@ from shared.zoo.classifier import (
     assemble_classifier,
     check_bool,
     check_choice,
+    check_image_classifier,
     check_int,
     check_rate,
 )
-from shared.zoo.registry import MODELS
+from shared.zoo.registry import register_model
 
 # Residual blocks per stage for each depth (Table 1 of the paper).
 STAGE_BLOCKS: dict[int, tuple[int, int, int, int]] = {
@@ -36,7 +37,9 @@ STEMS = ("auto", "imagenet", "small")
 SMALL_STEM_BELOW = 64
 
 
-@MODELS.register("resnet")
+@register_model(
+    "resnet", kind="image_classifier", preset_input=(32, 32, 3), preset_classes=10, vision=True
+)
 def resnet(
     input_shape: tuple[int, int, int],
     num_classes: int,
@@ -58,6 +61,7 @@ def resnet(
     `zero_init_residual` starts every block as the identity.
     """
     # === Config ===
+    input_shape, num_classes = check_image_classifier(input_shape, num_classes)
     depth = check_int("depth", depth, choices=tuple(STAGE_BLOCKS))
     width = check_int("width", width)
     stem = check_choice("stem", stem, STEMS)
@@ -139,7 +143,13 @@ def resnet_backbone(
 # Presets fix the paper's architecture; only the input-size and head options remain.
 
 
-@MODELS.register("resnet18")
+@register_model(
+    "resnet18",
+    kind="image_classifier",
+    preset_input=(224, 224, 3),
+    preset_classes=1000,
+    vision=True,
+)
 def resnet18(
     input_shape: tuple[int, int, int],
     num_classes: int,
@@ -152,7 +162,13 @@ def resnet18(
     return resnet(input_shape, num_classes, depth=18, stem=stem, dropout=dropout)
 
 
-@MODELS.register("resnet34")
+@register_model(
+    "resnet34",
+    kind="image_classifier",
+    preset_input=(224, 224, 3),
+    preset_classes=1000,
+    vision=True,
+)
 def resnet34(
     input_shape: tuple[int, int, int],
     num_classes: int,
@@ -165,7 +181,13 @@ def resnet34(
     return resnet(input_shape, num_classes, depth=34, stem=stem, dropout=dropout)
 
 
-@MODELS.register("resnet50")
+@register_model(
+    "resnet50",
+    kind="image_classifier",
+    preset_input=(224, 224, 3),
+    preset_classes=1000,
+    vision=True,
+)
 def resnet50(
     input_shape: tuple[int, int, int],
     num_classes: int,

@@ -8,11 +8,19 @@ import keras
 
 from shared.blocks import ConvNormAct
 from shared.errors import UserError
-from shared.zoo.classifier import BACKBONE, assemble_classifier, check_int, check_rate
-from shared.zoo.registry import MODELS
+from shared.zoo.classifier import (
+    BACKBONE,
+    assemble_classifier,
+    check_image_classifier,
+    check_int,
+    check_rate,
+)
+from shared.zoo.registry import register_model
 
 
-@MODELS.register("small_cnn")
+@register_model(
+    "small_cnn", kind="image_classifier", preset_input=(8, 8, 1), preset_classes=10, vision=True
+)
 def small_cnn(
     input_shape: tuple[int, int, int],
     num_classes: int,
@@ -29,6 +37,7 @@ def small_cnn(
     wants, and the head's global average pool follows directly.
     """
     # === Config ===
+    input_shape, num_classes = check_image_classifier(input_shape, num_classes)
     if isinstance(filters, int | str) or not isinstance(filters, Sequence) or not filters:
         raise UserError(f"option 'filters' must be a non-empty list of integers, got {filters!r}")
     filters = [check_int("filters", f) for f in filters]

@@ -32,7 +32,8 @@ def raw_images(n: int, shape: tuple[int, int, int], seed: int = 0) -> np.ndarray
 
 
 def test_every_registered_model_has_a_tiny_config() -> None:
-    assert set(MODELS.names()) == {"small_cnn", "resnet", "resnet18", "resnet34", "resnet50"}
+    # The other families' tiny configs are in test_zoo_families.py.
+    assert {"small_cnn", "resnet", "resnet18", "resnet34", "resnet50"} <= set(MODELS.names())
     assert set(TINY) <= set(MODELS.names())
 
 
@@ -329,4 +330,4 @@ def test_model_info_describes_options() -> None:
     )
     assert "25,636,712" in model_info("resnet50")
     with pytest.raises(UserError):
-        model_info("vgg")
+        model_info("vgg17")
