@@ -28,6 +28,7 @@ BENCHMARKS = {
     "zoo_speed": "benchmarks.zoo_speed",
     "export_serving": "benchmarks.export_serving",
     "finance_models": "benchmarks.finance_models",
+    "rl_cartpole": "benchmarks.rl_cartpole",
 }
 
 

@@ -1,6 +1,6 @@
 """The user surface: the `deepfield` CLI and the Python API it shares with notebooks.
 
-from pipelines import vision, load_run
+from pipelines import vision, finance, rl, load_run
 """
 
 import os
@@ -15,7 +15,7 @@ __all__ = ["Run", "load_run"]
 
 def __getattr__(name: str):
     # Domain APIs import TensorFlow; load them on first use so `import pipelines` stays fast.
-    if name in ("vision",):
+    if name in ("vision", "finance", "rl"):
         import importlib
 
         return importlib.import_module(f"pipelines.{name}")

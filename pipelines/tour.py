@@ -36,6 +36,18 @@ def vision_leg(path: Path, quick: bool) -> Run:
     )
 
 
+def rl_leg(path: Path, quick: bool) -> Run:
+    from pipelines import rl
+
+    quick_settings = ["evaluate.episodes=10", "train.eval_interval=2048"] if quick else []
+    return rl.train(
+        config="cartpole_ppo",
+        run_dir=path,
+        total_steps=4096 if quick else 30_000,
+        overrides=quick_settings,
+    )
+
+
 def finance_leg(path: Path, quick: bool) -> Run:
     from pipelines import finance
 
@@ -55,6 +67,13 @@ LEGS = [
         "accuracy",
         0.985,
         vision_leg,
+    ),
+    Leg(
+        "rl",
+        "PPO on Gymnasium CartPole-v1, 30k env steps (RL Zoo hyperparameters)",
+        "mean_return",
+        475.0,
+        rl_leg,
     ),
     Leg(
         "finance",

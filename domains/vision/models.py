@@ -22,8 +22,7 @@ def check_vision_model(name: str, task: str) -> None:
         usable = [
             n
             for n in MODELS.names()
-            if model_spec(n).vision
-            and (model_spec(n).kind == "generative") == (task == "generate")
+            if model_spec(n).vision and (model_spec(n).kind == "generative") == (task == "generate")
         ]
         raise UserError(
             f"model {name!r} ({spec.kind}) cannot be trained by vision --task {task}; "

@@ -11,10 +11,10 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 # Notebook -> the run folder it trains under DEEPFIELD_RUNS.
-RUN_FOLDERS = {"vision": "digits", "finance": "credit"}
+RUN_FOLDERS = {"vision": "digits", "rl": "cartpole_ppo", "finance": "credit"}
 
 
-@pytest.mark.parametrize("name", ["vision", "finance"])
+@pytest.mark.parametrize("name", ["vision", "rl", "finance"])
 def test_notebook_executes(name, tmp_path, monkeypatch):
     monkeypatch.setenv("DEEPFIELD_QUICK", "1")
     monkeypatch.setenv("DEEPFIELD_RUNS", str(tmp_path / "runs"))
