@@ -48,6 +48,10 @@ class DQNConfig(ConfigModel):
     dueling: bool = False
     n_step: int = Field(1, ge=1, description="n-step returns")
     max_grad_norm: float = Field(10.0, gt=0)
+    adam_epsilon: float = Field(1e-7, gt=0, description="Adam's epsilon (PyTorch's: 1e-8)")
+    init: Literal["glorot", "torch"] = Field(
+        "glorot", description="Dense init: Keras' Glorot, or PyTorch nn.Linear's (SB3's)"
+    )
 
 
 class PPOConfig(ConfigModel):

@@ -49,9 +49,45 @@ def _torso(network: NetworkConfig, spec: EnvSpec, outputs: int | None, name: str
 
 
 # === Builders ===
-def build_q_network(spec: EnvSpec, network: NetworkConfig, dueling: bool) -> keras.Model:
-    """Observation -> Q-value per action (a zoo model with a linear or dueling head)."""
-    return _torso(network, spec, spec.num_actions, "q_network", dueling=dueling)
+def build_q_network(
+    spec: EnvSpec,
+    network: NetworkConfig,
+    dueling: bool,
+    init: str = "glorot",
+    rng: np.random.Generator | None = None,
+) -> keras.Model:
+    """Observation -> Q-value per action (a zoo model with a linear or dueling head).
+
+    `init="torch"` redraws every Dense layer as PyTorch's `nn.Linear` default does (what
+    SB3's DQN uses): kernel and bias uniform in +-1/sqrt(fan_in), where Keras' default is
+    Glorot-uniform kernels and zero biases.
+    """
+    model = _torso(network, spec, spec.num_actions, "q_network", dueling=dueling)
+    if init == "torch":
+        torch_default_init(model, rng if rng is not None else np.random.default_rng())
+    return model
+
+
+def torch_default_init(model: keras.Model, rng: np.random.Generator) -> None:
+    """Re-initialise each Dense layer (nested ones too) like PyTorch's `nn.Linear`:
+    kaiming_uniform(a=sqrt(5)) kernels and uniform biases, both U(+-1/sqrt(fan_in))."""
+    for layer in _dense_layers(model):
+        fan_in = layer.kernel.shape[0]
+        bound = 1.0 / np.sqrt(fan_in)
+        layer.kernel.assign(rng.uniform(-bound, bound, layer.kernel.shape).astype(np.float32))
+        if layer.bias is not None:
+            layer.bias.assign(rng.uniform(-bound, bound, layer.bias.shape).astype(np.float32))
+
+
+def _dense_layers(layer) -> list:
+    if isinstance(layer, keras.layers.Dense):
+        return [layer]
+    if isinstance(layer, DuelingHead):
+        return [layer.value, layer.advantage]
+    found = []
+    for child in getattr(layer, "layers", []):
+        found.extend(_dense_layers(child))
+    return found
 
 
 def build_actor_critic(spec: EnvSpec, network: NetworkConfig) -> keras.Model:

@@ -25,10 +25,11 @@ class DQNAgent(Agent):
         super().__init__(config, spec, seed)
         self.hp = hp = config.agent.dqn
         network = config.agent.network
-        self.model = build_q_network(spec, network, hp.dueling)
+        init_rng = np.random.default_rng([seed, 7])  # not self.rng: acting stays as it was
+        self.model = build_q_network(spec, network, hp.dueling, hp.init, init_rng)
         self.target = build_q_network(spec, network, hp.dueling)
         self.target.set_weights(self.model.get_weights())
-        self.optimizer = keras.optimizers.Adam(hp.learning_rate)
+        self.optimizer = keras.optimizers.Adam(hp.learning_rate, epsilon=hp.adam_epsilon)
         # Built now, not inside the first traced update (which would then trace twice).
         self.optimizer.build(self.model.trainable_variables)
         self.forward = Forward(self.model, spec.observation_shape)
