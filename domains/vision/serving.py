@@ -38,7 +38,11 @@ def decode_image_bytes(data: tf.Tensor, image_shape: tuple[int, int, int]) -> tf
     """
     height, width, channels = image_shape
     known = tf.reduce_any([tf.strings.substr(data, 0, len(magic)) == magic for magic in _MAGIC])
-    tf.debugging.Assert(known, ["image_bytes: not a PNG, JPEG, GIF or BMP image"])
+    # The decoder must wait for the check: ops without a data dependency run in any
+    # order in a graph, and the decoder's own (less helpful) error could win the race.
+    check = tf.debugging.Assert(known, ["image_bytes: not a PNG, JPEG, GIF or BMP image"])
+    with tf.control_dependencies([check]):
+        data = tf.identity(data)
     image = tf.io.decode_image(data, channels=channels, expand_animations=False)
     image = tf.cast(image, tf.float32)
     image.set_shape([None, None, channels])
