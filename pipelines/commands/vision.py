@@ -63,15 +63,20 @@ def vision_train(
         print_metrics(run.path, run.metrics)
 
 
+def _run_or_model(func):
+    """`--run RUN` or `--model EXPORT` (checked by `_one_of` when the command runs)."""
+    func = click.option(
+        "--model",
+        "model_path",
+        type=click.Path(path_type=Path),
+        default=None,
+        help="an exported SavedModel (DIR/NAME or DIR/NAME/N) instead of --run",
+    )(func)
+    return click.option("--run", "run_path", type=click.Path(path_type=Path), default=None)(func)
+
+
 @group.command("evaluate")
-@click.option("--run", "run_path", type=click.Path(path_type=Path), default=None)
-@click.option(
-    "--model",
-    "model_path",
-    type=click.Path(path_type=Path),
-    default=None,
-    help="an exported SavedModel (DIR/NAME or DIR/NAME/N) instead of --run",
-)
+@_run_or_model
 @click.option("--data", default=None, help="another source with the same classes")
 @click.option("--split", default="test", type=click.Choice(["train", "validation", "test"]))
 @click.option(
@@ -96,14 +101,7 @@ def vision_evaluate(run_path, model_path, data, split, out):
 
 
 @group.command("predict")
-@click.option("--run", "run_path", type=click.Path(path_type=Path), default=None)
-@click.option(
-    "--model",
-    "model_path",
-    type=click.Path(path_type=Path),
-    default=None,
-    help="an exported SavedModel (DIR/NAME or DIR/NAME/N) instead of --run",
-)
+@_run_or_model
 @click.argument("inputs", nargs=-1, required=True)
 def vision_predict(run_path, model_path, inputs):
     """Predict image files (or folders); one JSON object per input."""
