@@ -5,7 +5,10 @@ Both sides use RL Baselines3 Zoo's tuned CartPole hyperparameters (our named con
 50k, PPO 100k env steps) and the same seeds. Every `eval_every` steps each agent plays
 10 greedy episodes on a fixed seed list; "steps to solve" is the first evaluation with
 a mean return >= 475, "seconds to solve" the training time until then (evaluation time
-excluded on both sides). The final policy plays 100 episodes on seeds 10000..10099.
+excluded on both sides). The final policy plays 100 episodes on seeds 10000..10099, and
+so does the best evaluated one (`train.keep_best`, SB3's EvalCallback best model: the
+first evaluation with the highest mean); the evaluations during training use seeds
+20000..20009, so picking the best never sees the final episodes.
 
 Records: one per (algorithm, library, seed), then one summary per algorithm whose
 `ratio` is our env steps/s over SB3's (target >= 1: at least as fast).
@@ -19,6 +22,7 @@ interleave (ours, SB3, ours, ...) so machine noise lands on both sides alike.
 
 from __future__ import annotations
 
+import copy
 import json
 import statistics
 import sys
@@ -32,9 +36,9 @@ from benchmarks.common import record
 
 SOLVED = 475.0
 FINAL_EPISODES, FINAL_SEED = 100, 10_000
-EVAL_EPISODES, EVAL_SEED = 10, 10_000
+EVAL_EPISODES, EVAL_SEED = 10, 20_000
 SETUPS = {
-    "dqn": {"config": "cartpole_dqn", "steps": 50_000, "eval_every": 5_000},
+    "dqn": {"config": "cartpole_dqn", "steps": 50_000, "eval_every": 1_000},
     "ppo": {"config": "cartpole_ppo", "steps": 100_000, "eval_every": 10_000},
 }
 
@@ -69,6 +73,8 @@ def run_ours(algo: str, seed: int, steps: int) -> dict:
             f"agent.total_steps={steps}",
             f"train.eval_interval={setup['eval_every']}",
             f"train.eval_episodes={EVAL_EPISODES}",
+            f"train.eval_seed={EVAL_SEED}",
+            "train.keep_best=true",
             f"evaluate.episodes={FINAL_EPISODES}",
             f"runtime.seed={seed}",
             "train.checkpoint_interval=1000000000",
@@ -81,8 +87,9 @@ def run_ours(algo: str, seed: int, steps: int) -> dict:
         history = task_history(run)
     curve = [(int(r["step"]), r["mean_return"], r["train_seconds"]) for r in history]
     return {
-        "final_mean_return": metrics["mean_return"],
-        "final_std_return": metrics["std_return"],
+        "final_mean_return": metrics["last_policy_mean_return"],
+        "best_mean_return": metrics["mean_return"],
+        "best_step": metrics["policy_step"],
         "steps_per_second": metrics["steps_per_second"],
         "curve": curve,
     }
@@ -146,11 +153,13 @@ def run_sb3(algo: str, seed: int, steps: int) -> dict:
         return model.predict(obs, deterministic=True)[0]
 
     class Evaluate(BaseCallback):
-        """Same evaluation as ours; its time is kept out of the training clock."""
+        """Same evaluation as ours (and EvalCallback's best model); its time is kept out
+        of the training clock."""
 
         def __init__(self):
             super().__init__()
             self.curve: list[tuple[int, float, float]] = []
+            self.best: tuple[float, int, dict] | None = None
             self.eval_seconds = 0.0
             self.start = time.perf_counter()
             self.next = setup["eval_every"]
@@ -161,6 +170,9 @@ def run_sb3(algo: str, seed: int, steps: int) -> dict:
                 mean = float(np.mean(_episodes(act, EVAL_EPISODES, EVAL_SEED)))
                 trained = began - self.start - self.eval_seconds
                 self.curve.append((self.num_timesteps, mean, trained))
+                if self.best is None or mean > self.best[0]:
+                    state = copy.deepcopy(model.policy.state_dict())
+                    self.best = (mean, self.num_timesteps, state)
                 self.eval_seconds += time.perf_counter() - began
                 self.next += setup["eval_every"]
             return True
@@ -174,9 +186,13 @@ def run_sb3(algo: str, seed: int, steps: int) -> dict:
     model.learn(total_timesteps=steps, callback=callback)
     seconds = time.perf_counter() - callback.start - callback.eval_seconds
     final = _episodes(act, FINAL_EPISODES, FINAL_SEED)
+    best_return, best_step, best_state = callback.best
+    model.policy.load_state_dict(best_state)
+    best = final if best_step == model.num_timesteps else _episodes(act, FINAL_EPISODES, FINAL_SEED)
     return {
         "final_mean_return": float(np.mean(final)),
-        "final_std_return": float(np.std(final)),
+        "best_mean_return": float(np.mean(best)),
+        "best_step": best_step,
         "steps_per_second": model.num_timesteps / seconds,
         "curve": callback.curve,
     }
@@ -202,8 +218,10 @@ def run_one(algo: str, library: str, seed: int, steps: int, quick: bool = False)
         env_steps=steps,
         quick=quick,
         final_mean_return=result["final_mean_return"],
-        final_std_return=result["final_std_return"],
         solved=result["final_mean_return"] >= SOLVED,
+        best_mean_return=result["best_mean_return"],
+        best_step=result["best_step"],
+        best_solved=result["best_mean_return"] >= SOLVED,
         steps_per_second=result["steps_per_second"],
         steps_to_solve=solve_steps,
         seconds_to_solve=solve_seconds,
@@ -237,7 +255,12 @@ def summary(algo: str, runs: list[dict], quick: bool = False) -> dict:
         **{
             f"{side}_{key}": [r[key] for r in rows]
             for side, rows in (("deepfield", ours), ("sb3", sb3))
-            for key in ("final_mean_return", "steps_to_solve", "seconds_to_solve")
+            for key in (
+                "final_mean_return",
+                "best_mean_return",
+                "steps_to_solve",
+                "seconds_to_solve",
+            )
         },
     )
 

@@ -134,6 +134,16 @@ class TrainLoopConfig(ConfigModel):
 
     eval_interval: int = Field(10_000, ge=1, description="env steps between evaluations")
     eval_episodes: int = Field(10, ge=1, description="episodes per evaluation during training")
+    eval_seed: int = Field(
+        20_000,
+        description="first episode seed of the evaluations during training; apart from "
+        "evaluate.seed, so picking the best policy never sees the final evaluation's episodes",
+    )
+    keep_best: bool = Field(
+        False,
+        description="deliver the policy of the best evaluation during training (RL Zoo's "
+        "best_model), not the last one; metrics.json reports both",
+    )
     log_interval: int = Field(2_000, ge=1, description="env steps between TensorBoard logs")
     checkpoint_interval: int = Field(25_000, ge=1, description="env steps between checkpoints")
     checkpoint_replay_buffer: bool = Field(True, description="DQN: save the buffer to resume")

@@ -59,6 +59,9 @@ class TrainLoop:
         self.recent_lengths: deque[int] = deque(maxlen=100)
         self.metrics: dict[str, float] = {}
         self.history: list[dict[str, float]] = []
+        # `train.keep_best`: the best evaluation so far and its policy weights
+        self.best: dict[str, float] | None = None
+        self.best_weights: list[np.ndarray] | None = None
         self.stop_requested = False
         self.lock = threading.RLock()  # A3C's threads report concurrently
         self._clock = time.perf_counter()
@@ -75,7 +78,12 @@ class TrainLoop:
         meta = _read_metadata(self.run)
         if meta is not None:
             with np.load(self.run.checkpoints / meta["checkpoint"], allow_pickle=False) as saved:
-                self.agent.load_state(dict(saved))
+                arrays = dict(saved)
+            self.agent.load_state(arrays)
+            if meta.get("best") is not None:
+                self.best = meta["best"]
+                count = sum(1 for key in arrays if key.startswith("best/"))
+                self.best_weights = [arrays[f"best/{i}"] for i in range(count)]
             self.steps = int(meta["step"])
             self.episodes = int(meta.get("episodes", 0))
             self.train_seconds = float(meta.get("train_seconds", 0.0))
@@ -196,6 +204,11 @@ class TrainLoop:
         }
         self.history.append(row)
         _write_history(self.run, self.history)
+        if self.settings.keep_best and (
+            self.best is None or row["mean_return"] > self.best["mean_return"]
+        ):  # strictly better, as SB3's EvalCallback: a tie keeps the earlier policy
+            self.best = {"step": row["step"], "mean_return": row["mean_return"]}
+            self.best_weights = [np.array(w) for w in self.agent.model.get_weights()]
         with self._writer.as_default():
             import tensorflow as tf
 
@@ -233,6 +246,8 @@ class TrainLoop:
     def checkpoint(self) -> None:
         """Write the agent's state aside, rename it in, then point the metadata at it."""
         arrays = self.agent.state()
+        for i, weight in enumerate(self.best_weights or []):
+            arrays[f"best/{i}"] = weight
         buffer = io.BytesIO()
         np.savez(buffer, **arrays)
         name = f"step-{self.steps:010d}.npz"
@@ -246,6 +261,7 @@ class TrainLoop:
                 "train_seconds": self.train_seconds,
                 "recent_returns": list(self.recent_returns),
                 "recent_lengths": list(self.recent_lengths),
+                "best": self.best,
             },
         )
         for old in sorted(self.run.checkpoints.glob("step-*.npz"))[:-2]:

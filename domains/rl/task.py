@@ -74,8 +74,25 @@ def train(config: RLConfig, run: RunDir) -> dict[str, Any]:
     if not loop.done:
         agent.train(loop)
     loop.finish()
+    last_return = None
+    if loop.best_weights is not None and loop.best["step"] < loop.steps:
+        # keep_best: the last policy is measured on the same episodes, then replaced
+        returns, _ = run_episodes(
+            policy(agent.model, spec, config.evaluate.deterministic, config.evaluate.seed),
+            factory,
+            config.evaluate.episodes,
+            config.evaluate.seed,
+        )
+        last_return = float(np.mean(returns))
+        agent.model.set_weights(loop.best_weights)
     save_model(agent.model, run.model_path)
     metrics = evaluate_model(load_model(run), spec, config, run)
+    if config.train.keep_best:
+        metrics["policy"] = "best" if last_return is not None else "last"
+        metrics["policy_step"] = int(loop.best["step"]) if last_return is not None else loop.steps
+        metrics["last_policy_mean_return"] = (
+            metrics["mean_return"] if last_return is None else last_return
+        )
     metrics["steps_per_second"] = round(loop.steps_per_second, 1)
     metrics["train_steps"] = loop.steps
     run.write_metrics(metrics)
@@ -92,7 +109,7 @@ def train(config: RLConfig, run: RunDir) -> dict[str, Any]:
 def evaluate_agent(agent, factory, config: RLConfig) -> tuple[np.ndarray, np.ndarray]:
     """The evaluation during training: greedy episodes on the fixed seed list."""
     agent.forward.sync()  # A3C's workers update the global weights behind its back
-    return run_episodes(agent.act, factory, config.train.eval_episodes, config.evaluate.seed)
+    return run_episodes(agent.act, factory, config.train.eval_episodes, config.train.eval_seed)
 
 
 def save_model(model: keras.Model, path: Path) -> None:
@@ -108,6 +125,21 @@ def save_model(model: keras.Model, path: Path) -> None:
 
 def write_card(config: RLConfig, run: RunDir, spec, model, metrics, loop) -> None:
     hp = getattr(config.agent, config.agent.name)
+    limitations = [
+        f"Returns are measured on {config.evaluate.episodes} episodes with seeds "
+        f"{config.evaluate.seed}..{config.evaluate.seed + config.evaluate.episodes - 1}; "
+        "another seed list gives a somewhat different mean.",
+        "The policy knows nothing outside its training environment: changed dynamics, "
+        "observation noise or a new version of the env can break it.",
+        "Training resumes from its last checkpoint, but environments restart their "
+        "episodes on resume.",
+    ]
+    if metrics.get("policy") == "best":
+        limitations.append(
+            f"This is the best policy of the evaluations during training (`train.keep_best`, "
+            f"env step {metrics['policy_step']:,}), not the last one, which scored "
+            f"{metrics['last_policy_mean_return']:.1f} on the same episodes."
+        )
     write_model_card(
         run,
         title=f"{config.agent.name.upper()} agent for {spec.env_id}",
@@ -135,15 +167,7 @@ def write_card(config: RLConfig, run: RunDir, spec, model, metrics, loop) -> Non
         metrics={k: v for k, v in metrics.items() if k not in ("task", "domain")},
         intended_use="Acting in the same environment (same id, version and wrappers) it "
         "was trained in; a baseline to compare other agents against.",
-        limitations=[
-            f"Returns are measured on {config.evaluate.episodes} episodes with seeds "
-            f"{config.evaluate.seed}..{config.evaluate.seed + config.evaluate.episodes - 1}; "
-            "another seed list gives a somewhat different mean.",
-            "The policy knows nothing outside its training environment: changed dynamics, "
-            "observation noise or a new version of the env can break it.",
-            "Training resumes from its last checkpoint, but environments restart their "
-            "episodes on resume.",
-        ],
+        limitations=limitations,
     )
 
 

@@ -74,10 +74,17 @@ class DQNAgent(Agent):
                 # step after an episode end only resets and is not a transition.
                 self.buffer.add(obs, actions, rewards, next_obs, terminated, truncated, ~autoreset)
                 loop.record(infos)
+                # Envs that only reset did not step: they count neither toward the budget
+                # nor toward the train/target intervals (SB3's envs reset inside the
+                # final step, so its step counts have no such steps either).
+                stepped = int(np.count_nonzero(~autoreset))
                 autoreset = terminated | truncated
                 obs = next_obs
+                if stepped == 0:
+                    loop.advance(0)
+                    continue
                 self.vector_steps += 1
-                steps = loop.steps + hp.num_envs
+                steps = loop.steps + stepped
                 if self.vector_steps % max(hp.target_update_interval // hp.num_envs, 1) == 0:
                     self._update_target()
                 if (
@@ -87,7 +94,7 @@ class DQNAgent(Agent):
                 ):
                     metrics = self._update_round()
                     metrics["epsilon"] = epsilon
-                loop.advance(hp.num_envs, metrics)
+                loop.advance(stepped, metrics)
                 metrics = {}
         finally:
             envs.close()
