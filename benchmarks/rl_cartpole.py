@@ -6,8 +6,8 @@ Both sides use RL Baselines3 Zoo's tuned CartPole hyperparameters (our named con
 10 greedy episodes on a fixed seed list; "steps to solve" is the first evaluation with
 a mean return >= 475, "seconds to solve" the training time until then (evaluation time
 excluded on both sides). The final policy plays 100 episodes on seeds 10000..10099, and
-so does the best evaluated one (`train.keep_best`, SB3's EvalCallback best model: the
-first evaluation with the highest mean); the evaluations during training use seeds
+so does the best evaluated one (`train.keep_best`, as SB3's EvalCallback best model,
+but a tie goes to the later evaluation, on both sides); the evaluations during training use seeds
 20000..20009, so picking the best never sees the final episodes.
 
 Records: one per (algorithm, library, seed), then one summary per algorithm whose
@@ -170,7 +170,7 @@ def run_sb3(algo: str, seed: int, steps: int) -> dict:
                 mean = float(np.mean(_episodes(act, EVAL_EPISODES, EVAL_SEED)))
                 trained = began - self.start - self.eval_seconds
                 self.curve.append((self.num_timesteps, mean, trained))
-                if self.best is None or mean > self.best[0]:
+                if self.best is None or mean >= self.best[0]:  # ties: later, as ours
                     state = copy.deepcopy(model.policy.state_dict())
                     self.best = (mean, self.num_timesteps, state)
                 self.eval_seconds += time.perf_counter() - began

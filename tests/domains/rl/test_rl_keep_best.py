@@ -41,34 +41,35 @@ def _loop(run, agent, returns):
     )
 
 
-def test_loop_keeps_the_first_best_policy_and_resumes_with_it(tmp_path):
+def test_loop_keeps_the_best_policy_and_resumes_with_it(tmp_path):
     from shared.run_dir import RunDir
 
     run = RunDir(tmp_path / "run")
     run.prepare()
     agent = StubAgent()
-    loop = _loop(run, agent, [1.0, 5.0, 5.0])
+    loop = _loop(run, agent, [1.0, 5.0, 5.0, 4.0])
     loop.start()
-    for step, kernel in ((10, 10.0), (20, 20.0), (30, 30.0)):
+    for step, kernel in ((10, 10.0), (20, 20.0), (30, 30.0), (40, 40.0)):
         agent.mark(kernel)
         loop.advance(10)
         assert loop.steps == step
-    # 5.0 at step 20 and again at 30: the tie keeps the earlier policy (as EvalCallback)
-    assert loop.best == {"step": 20.0, "mean_return": 5.0}
-    assert loop.best_weights[0].item() == 20.0
-    assert agent.model.get_weights()[0].item() == 30.0  # training's weights are untouched
+    # 5.0 at step 20 and again at 30: the tie goes to the later policy; 4.0 changes nothing
+    assert loop.best == {"step": 30.0, "mean_return": 5.0}
+    assert loop.best_weights[0].item() == 30.0
+    assert agent.model.get_weights()[0].item() == 40.0  # training's weights are untouched
     loop._close()
 
     meta = json.loads((run.checkpoints / "training_metadata.json").read_text())
-    assert meta["step"] == 30 and meta["best"] == {"step": 20.0, "mean_return": 5.0}
+    assert meta["step"] == 40 and meta["best"] == {"step": 30.0, "mean_return": 5.0}
     resumed = _loop(run, StubAgent(), [9.0])
+    resumed.total_steps = 50
     resumed.start()
-    assert resumed.steps == 30 and resumed.best["step"] == 20.0
-    assert resumed.best_weights[0].item() == 20.0
-    resumed.agent.mark(40.0)
+    assert resumed.steps == 40 and resumed.best["step"] == 30.0
+    assert resumed.best_weights[0].item() == 30.0
+    resumed.agent.mark(50.0)
     resumed.advance(10)  # a better evaluation after the resume takes over
-    assert resumed.best == {"step": 40.0, "mean_return": 9.0}
-    assert resumed.best_weights[0].item() == 40.0
+    assert resumed.best == {"step": 50.0, "mean_return": 9.0}
+    assert resumed.best_weights[0].item() == 50.0
     resumed._close()
 
 
@@ -93,7 +94,7 @@ def test_keep_best_delivers_the_best_evaluated_policy(tmp_path):
         run_dir=tmp_path / "run",
     )
     returns = [row["mean_return"] for row in run.history]
-    best = run.history[int(np.argmax(returns))]  # argmax: the first of equal maxima
+    best = run.history[len(returns) - 1 - int(np.argmax(returns[::-1]))]  # the last maximum
     metrics = run.metrics
     assert metrics["policy_step"] == best["step"]
     assert metrics["policy"] == ("last" if best["step"] == 4000 else "best")
