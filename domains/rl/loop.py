@@ -206,7 +206,7 @@ class TrainLoop:
         _write_history(self.run, self.history)
         # A tie goes to the later policy (SB3's EvalCallback keeps the earlier): on
         # CartPole many evaluations hit the 500 cap, and the first policy to hit it is
-        # the least trained (DQN seeds 1, 2, 6: 1 of the 33 policies at 500 over 10
+        # the least trained (DQN seeds 1, 2, 6: 1 of the 31 policies at 500 over 10
         # episodes fell below 475 over 100, and it was seed 1's first).
         if self.settings.keep_best and (
             self.best is None or row["mean_return"] >= self.best["mean_return"]
