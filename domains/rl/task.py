@@ -74,25 +74,25 @@ def train(config: RLConfig, run: RunDir) -> dict[str, Any]:
     if not loop.done:
         agent.train(loop)
     loop.finish()
-    last_return = None
+    chosen: dict[str, Any] = {}
     if loop.best_weights is not None and loop.best["step"] < loop.steps:
         # keep_best: the last policy is measured on the same episodes, then replaced
-        returns, _ = run_episodes(
-            policy(agent.model, spec, config.evaluate.deterministic, config.evaluate.seed),
-            factory,
-            config.evaluate.episodes,
-            config.evaluate.seed,
-        )
-        last_return = float(np.mean(returns))
+        returns, _ = final_episodes(agent.model, spec, config)
+        chosen = {
+            "policy": "best",
+            "policy_step": int(loop.best["step"]),
+            "last_policy_mean_return": float(np.mean(returns)),
+        }
         agent.model.set_weights(loop.best_weights)
     save_model(agent.model, run.model_path)
     metrics = evaluate_model(load_model(run), spec, config, run)
-    if config.train.keep_best:
-        metrics["policy"] = "best" if last_return is not None else "last"
-        metrics["policy_step"] = int(loop.best["step"]) if last_return is not None else loop.steps
-        metrics["last_policy_mean_return"] = (
-            metrics["mean_return"] if last_return is None else last_return
-        )
+    if config.train.keep_best and not chosen:  # the last evaluation was the best
+        chosen = {
+            "policy": "last",
+            "policy_step": loop.steps,
+            "last_policy_mean_return": metrics["mean_return"],
+        }
+    metrics.update(chosen)
     metrics["steps_per_second"] = round(loop.steps_per_second, 1)
     metrics["train_steps"] = loop.steps
     run.write_metrics(metrics)
@@ -207,6 +207,24 @@ def policy(model: keras.Model, spec: envs.EnvSpec, deterministic: bool, seed: in
     return act
 
 
+def final_episodes(
+    model: keras.Model,
+    spec: envs.EnvSpec,
+    config: RLConfig,
+    episodes: int | None = None,
+    seed: int | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """(returns, lengths) of `model` on the evaluation episodes (config's by default)."""
+    episodes = episodes or config.evaluate.episodes
+    seed = config.evaluate.seed if seed is None else seed
+    return run_episodes(
+        policy(model, spec, config.evaluate.deterministic, seed),
+        envs.make_env_factory(config.data),
+        episodes,
+        seed,
+    )
+
+
 def evaluate_model(
     model: keras.Model,
     spec: envs.EnvSpec,
@@ -220,12 +238,7 @@ def evaluate_model(
     """Mean and std return over episodes reset with seeds seed..seed+episodes-1."""
     episodes = episodes or config.evaluate.episodes
     seed = config.evaluate.seed if seed is None else seed
-    returns, lengths = run_episodes(
-        policy(model, spec, config.evaluate.deterministic, seed),
-        envs.make_env_factory(config.data),
-        episodes,
-        seed,
-    )
+    returns, lengths = final_episodes(model, spec, config, episodes, seed)
     target = SOLVED.get(spec.env_id)
     metrics: dict[str, Any] = {
         "mean_return": float(np.mean(returns)),
