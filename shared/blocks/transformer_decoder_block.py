@@ -7,11 +7,11 @@ from typing import Any
 import keras
 
 from shared.blocks.multi_head_self_attention import MultiHeadSelfAttention
-from shared.blocks.transformer_encoder_block import NORM_POSITIONS
+from shared.blocks.transformer_base import TransformerBlockBase
 
 
 @keras.saving.register_keras_serializable(package="deepfield")
-class TransformerDecoderBlock(keras.layers.Layer):
+class TransformerDecoderBlock(TransformerBlockBase):
     """x -> + CausalAttn(x) -> [+ CrossAttn(x, context)] -> + FFN, each residual.
 
     Without a `context` it is a decoder-only layer (GPT); with one (an encoder's
@@ -46,31 +46,17 @@ class TransformerDecoderBlock(keras.layers.Layer):
         layer_norm_epsilon: float = 1e-5,
         **kwargs: Any,
     ):
-        super().__init__(**kwargs)
-        if norm not in NORM_POSITIONS:
-            raise ValueError(f"norm must be one of {NORM_POSITIONS}, got {norm!r}")
-        self.num_heads = int(num_heads)
-        self.ff_dim = int(ff_dim)
-        self.dropout = float(dropout)
-        self.norm = norm
+        super().__init__(num_heads, ff_dim, dropout, norm, activation, layer_norm_epsilon, **kwargs)
         self.cross_attention = bool(cross_attention)
-        self.activation = activation
-        self.layer_norm_epsilon = float(layer_norm_epsilon)
-        self.supports_masking = True
 
         # === Layers ===
         common = {"dtype": self.dtype_policy}
-        eps = self.layer_norm_epsilon
         self.self_attention = MultiHeadSelfAttention(
             self.num_heads, self.dropout, causal=True, name="self_attention", **common
         )
-        self.self_attention_norm = keras.layers.LayerNormalization(
-            epsilon=eps, name="self_attention_norm", **common
-        )
-        self.cross_attention_norm = keras.layers.LayerNormalization(
-            epsilon=eps, name="cross_attention_norm", **common
-        )
-        self.ff_norm = keras.layers.LayerNormalization(epsilon=eps, name="ff_norm", **common)
+        self.self_attention_norm = self._layer_norm("self_attention_norm")
+        self.cross_attention_norm = self._layer_norm("cross_attention_norm")
+        self.ff_norm = self._layer_norm("ff_norm")
         self.branch_dropout = keras.layers.Dropout(self.dropout, **common)
 
     def build(self, inputs_shape: tuple[int | None, ...], context_shape: Any = None) -> None:
@@ -89,18 +75,11 @@ class TransformerDecoderBlock(keras.layers.Layer):
             )
             self.cross.build(input_shape, context_shape or input_shape)
             self.cross_attention_norm.build(input_shape)
-        self.ff_hidden = keras.layers.Dense(
-            self.ff_dim, activation=self.activation, dtype=self.dtype_policy, name="ff_hidden"
-        )
-        self.ff_hidden.build(input_shape)
-        self.ff_output = keras.layers.Dense(dim, dtype=self.dtype_policy, name="ff_output")
-        self.ff_output.build((*input_shape[:-1], self.ff_dim))
+        self._build_feed_forward(input_shape)
         self.built = True
 
     def _branch(self, x: Any, norm: keras.Layer, fn: Any, training: bool | None) -> Any:
-        if self.norm == "pre":
-            return x + self.branch_dropout(fn(norm(x)), training=training)
-        return norm(x + self.branch_dropout(fn(x), training=training))
+        return self._residual(x, norm, self.branch_dropout, fn, training)
 
     def call(
         self,
@@ -128,23 +107,11 @@ class TransformerDecoderBlock(keras.layers.Layer):
                 lambda h: self.cross(h, context, attention_mask=attention_mask, training=training),
                 training,
             )
-        return self._branch(x, self.ff_norm, lambda h: self.ff_output(self.ff_hidden(h)), training)
+        return self._branch(x, self.ff_norm, self._feed_forward, training)
 
     def compute_output_shape(self, inputs_shape: Any, context_shape: Any = None) -> Any:
         return inputs_shape
 
     # === Config ===
     def get_config(self) -> dict[str, Any]:
-        config = super().get_config()
-        config.update(
-            {
-                "num_heads": self.num_heads,
-                "ff_dim": self.ff_dim,
-                "dropout": self.dropout,
-                "norm": self.norm,
-                "cross_attention": self.cross_attention,
-                "activation": self.activation,
-                "layer_norm_epsilon": self.layer_norm_epsilon,
-            }
-        )
-        return config
+        return {**super().get_config(), "cross_attention": self.cross_attention}

@@ -6,7 +6,7 @@ from typing import Any
 
 import keras
 
-from shared.blocks.unet_encoder_block import CONV
+from shared.blocks.unet_encoder_block import CONV, apply_stack, build_stack, double_conv
 
 UPSAMPLE = {2: keras.layers.Conv2DTranspose, 3: keras.layers.Conv3DTranspose}
 
@@ -36,21 +36,7 @@ class UNetDecoderBlock(keras.layers.Layer):
         common = {"dtype": self.dtype_policy}
         self.upsample = UPSAMPLE[rank](self.filters, 2, strides=2, name="upsample", **common)
         self.concat = keras.layers.Concatenate(name="concat", **common)
-        self.stack: list[keras.Layer] = []
-        for i in (1, 2):
-            self.stack.append(
-                CONV[rank](
-                    self.filters,
-                    3,
-                    padding="same",
-                    use_bias=not batch_norm,
-                    name=f"conv{i}",
-                    **common,
-                )
-            )
-            if batch_norm:
-                self.stack.append(keras.layers.BatchNormalization(name=f"norm{i}", **common))
-            self.stack.append(keras.layers.ReLU(name=f"act{i}", **common))
+        self.stack = double_conv(self.filters, rank, self.batch_norm, self.dtype_policy)
 
     def build(
         self, inputs_shape: tuple[int | None, ...], skip_shape: tuple[int | None, ...]
@@ -65,20 +51,11 @@ class UNetDecoderBlock(keras.layers.Layer):
             raise ValueError(f"upsampled map {up[1:-1]} does not match the skip {skip_shape[1:-1]}")
         shape = (*up[:-1], up[-1] + skip_shape[-1])
         self.concat.build([up, tuple(skip_shape)])
-        for layer in self.stack:
-            layer.build(shape)
-            shape = tuple(layer.compute_output_shape(shape))
+        build_stack(self.stack, shape)
         self.built = True
 
     def call(self, inputs: Any, skip: Any, training: bool | None = None) -> Any:
-        x = self.concat([self.upsample(inputs), skip])
-        for layer in self.stack:
-            x = (
-                layer(x, training=training)
-                if isinstance(layer, keras.layers.BatchNormalization)
-                else layer(x)
-            )
-        return x
+        return apply_stack(self.stack, self.concat([self.upsample(inputs), skip]), training)
 
     def compute_output_shape(self, inputs_shape: Any, skip_shape: Any) -> Any:
         return (*skip_shape[:-1], self.filters)

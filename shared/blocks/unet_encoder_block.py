@@ -11,6 +11,38 @@ POOL = {2: keras.layers.MaxPooling2D, 3: keras.layers.MaxPooling3D}
 NORM_CHOICES = (True, False)
 
 
+# === The double convolution both U-Net blocks share ===
+def double_conv(filters: int, rank: int, batch_norm: bool, dtype: Any) -> list[keras.Layer]:
+    """2 x (3^rank "same" conv -> [BN] -> ReLU), layers named conv1, norm1, act1, conv2, ..."""
+    stack: list[keras.Layer] = []
+    for i in (1, 2):
+        stack.append(
+            CONV[rank](
+                filters, 3, padding="same", use_bias=not batch_norm, name=f"conv{i}", dtype=dtype
+            )
+        )
+        if batch_norm:
+            stack.append(keras.layers.BatchNormalization(name=f"norm{i}", dtype=dtype))
+        stack.append(keras.layers.ReLU(name=f"act{i}", dtype=dtype))
+    return stack
+
+
+def build_stack(stack: list[keras.Layer], input_shape: Any) -> tuple[int | None, ...]:
+    """Build the layers in turn; the stack's output shape."""
+    shape = tuple(input_shape)
+    for layer in stack:
+        layer.build(shape)
+        shape = tuple(layer.compute_output_shape(shape))
+    return shape
+
+
+def apply_stack(stack: list[keras.Layer], x: Any, training: bool | None) -> Any:
+    for layer in stack:
+        is_norm = isinstance(layer, keras.layers.BatchNormalization)
+        x = layer(x, training=training) if is_norm else layer(x)
+    return x
+
+
 @keras.saving.register_keras_serializable(package="deepfield")
 class UNetEncoderBlock(keras.layers.Layer):
     """x -> (skip, pooled): 2 x (3^rank conv -> [BN] -> ReLU) = skip; pooled = maxpool(skip).
@@ -37,41 +69,17 @@ class UNetEncoderBlock(keras.layers.Layer):
         self.rank = int(rank)
         self.batch_norm = bool(batch_norm)
         self.pool = bool(pool)
-        common = {"dtype": self.dtype_policy}
-        self.stack: list[keras.Layer] = []
-        for i in (1, 2):
-            self.stack.append(
-                CONV[rank](
-                    self.filters,
-                    3,
-                    padding="same",
-                    use_bias=not batch_norm,
-                    name=f"conv{i}",
-                    **common,
-                )
-            )
-            if batch_norm:
-                self.stack.append(keras.layers.BatchNormalization(name=f"norm{i}", **common))
-            self.stack.append(keras.layers.ReLU(name=f"act{i}", **common))
-        self.downsample = POOL[rank](2, name="pool", **common) if self.pool else None
+        self.stack = double_conv(self.filters, rank, self.batch_norm, self.dtype_policy)
+        self.downsample = POOL[rank](2, name="pool", dtype=self.dtype_policy) if self.pool else None
 
     def build(self, input_shape: tuple[int | None, ...]) -> None:
-        shape = tuple(input_shape)
-        for layer in self.stack:
-            layer.build(shape)
-            shape = tuple(layer.compute_output_shape(shape))
+        shape = build_stack(self.stack, input_shape)
         if self.downsample is not None:
             self.downsample.build(shape)
         self.built = True
 
     def call(self, inputs: Any, training: bool | None = None) -> Any:
-        x = inputs
-        for layer in self.stack:
-            x = (
-                layer(x, training=training)
-                if isinstance(layer, keras.layers.BatchNormalization)
-                else layer(x)
-            )
+        x = apply_stack(self.stack, inputs, training)
         if self.downsample is None:
             return x
         return x, self.downsample(x)
