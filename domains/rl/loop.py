@@ -212,7 +212,7 @@ class TrainLoop:
             self.best is None or row["mean_return"] >= self.best["mean_return"]
         ):
             self.best = {"step": row["step"], "mean_return": row["mean_return"]}
-            self.best_weights = [np.array(w) for w in self.agent.model.get_weights()]
+            self.best_weights = self.agent.model.get_weights()  # NumPy copies
         with self._writer.as_default():
             import tensorflow as tf
 
