@@ -1,6 +1,6 @@
 """The user surface: the `deepfield` CLI and the Python API it shares with notebooks.
 
-from pipelines import vision, finance, rl, load_run
+from pipelines import vision, finance, rl, load_run   # one API per registered domain
 """
 
 import os
@@ -14,9 +14,12 @@ __all__ = ["Run", "load_run"]
 
 
 def __getattr__(name: str):
-    # Domain APIs import TensorFlow; load them on first use so `import pipelines` stays fast.
-    if name in ("vision", "finance", "rl"):
-        import importlib
+    # `pipelines.<domain>`: generated from the domain registry on first use (no TensorFlow).
+    if not name.startswith("_"):
+        from pipelines.domains import discover
 
-        return importlib.import_module(f"pipelines.{name}")
-    raise AttributeError(name)
+        if name in discover():
+            from pipelines.api import api_for
+
+            return api_for(name)
+    raise AttributeError(f"module 'pipelines' has no attribute {name!r}")

@@ -6,7 +6,6 @@ failure (its traceback goes to the run's log.txt when there is a run, else stder
 
 from __future__ import annotations
 
-import importlib
 import logging
 import sys
 import traceback
@@ -14,10 +13,22 @@ from pathlib import Path
 
 import click
 
-from shared.errors import UserError
+from shared.errors import TargetMissed, UserError
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class TopGroup(click.Group):
+    """`deepfield`: an unknown command names the domains and commands there are."""
+
+    def resolve_command(self, ctx, args):
+        name = args[0] if args else None
+        if name and not name.startswith("-") and name not in self.commands:
+            raise click.UsageError(
+                f"unknown command or domain {name!r}; commands: {', '.join(self.commands)}"
+            )
+        return super().resolve_command(ctx, args)
+
+
+@click.group(cls=TopGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("-v", "--verbose", is_flag=True, help="debug logging")
 def cli(verbose: bool) -> None:
     """Deepfield: applied deep learning on Keras 3 and TensorFlow."""
@@ -34,14 +45,12 @@ def cli(verbose: bool) -> None:
 
 
 def _add_domain_groups() -> None:
-    """Add the click group of every module in `pipelines.commands` (one per domain)."""
-    import pkgutil
+    """One group per registered domain (see pipelines.domains and shared.domain)."""
+    from pipelines.domain_cli import domain_group
+    from pipelines.domains import all_domains
 
-    import pipelines.commands as commands
-
-    for info in sorted(pkgutil.iter_modules(commands.__path__), key=lambda m: m.name):
-        module = importlib.import_module(f"pipelines.commands.{info.name}")
-        cli.add_command(module.group)
+    for domain in all_domains():
+        cli.add_command(domain_group(domain))
 
 
 _add_domain_groups()
@@ -55,7 +64,7 @@ def tour(quick, out):
     """The main job: every domain on embedded data, with a report."""
     from pipelines.tour import run_tour
 
-    run_tour(out, quick=quick)
+    run_tour(out, quick=quick)  # raises TargetMissed (exit 3) when a leg misses its target
 
 
 # === zoo ===
@@ -102,6 +111,9 @@ def main(argv: list[str] | None = None) -> int:
     except UserError as err:
         click.echo(f"error: {err}", err=True)
         return 2
+    except TargetMissed as err:
+        click.echo(f"error: {err}", err=True)
+        return 3
     except KeyboardInterrupt:
         click.echo("error: interrupted; rerun the same command to resume", err=True)
         return 130

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 from pathlib import Path
 from typing import Any
 
@@ -42,36 +41,49 @@ class Run:
         return self.dir.model_card_path.read_text()
 
     def _api(self):
-        return importlib.import_module(f"pipelines.{self.domain}")
+        from pipelines.api import api_for
+
+        return api_for(self.domain)
+
+    @property
+    def verbs(self) -> list[str]:
+        """What this run's domain can do with it (`evaluate`, `predict`, `play`, ...)."""
+        return [v for v in self._api().domain.verbs() if v != "train"]
 
     def load_model(self):
         """The trained Keras model (loaded in safe mode)."""
-        import keras
+        from shared.model_io import load_model
 
-        import shared.zoo  # noqa: F401 - registers the zoo's custom layers for loading
+        return load_model(self.dir.model_path)
 
-        return keras.models.load_model(self.dir.model_path, safe_mode=True, compile=False)
+    def evaluate(
+        self, data: str | None = None, split: str = "test", out: str | None = None, **options
+    ):
+        """Metrics on a split of the run's data (or `data`); rewrites metrics.json or `out`."""
+        return self._api().evaluate(self, data, split, out, **options)
 
-    def evaluate(self, data: str | None = None, split: str = "test", out: str | None = None):
-        return self._api().evaluate(self, data=data, split=split, out=out)
-
-    def predict(self, inputs: list[str] | str):
-        return self._api().predict(self, [inputs] if isinstance(inputs, str) else inputs)
+    def predict(self, inputs: list[str] | str, **options):
+        """One JSON-able dict per input."""
+        return self._api().predict(self, inputs, **options)
 
     def explain(self, inputs: list[str] | None = None, out: str | None = None) -> Path:
-        return self._api().explain(self, inputs or [], out=out)
-
-    def play(self, out: str | Path | None = None, **options: Any) -> dict[str, Any]:
-        """Play an episode into a GIF (RL runs); returns its path, return and length."""
-        return self._api().play(self, out, **options)
-
-    def monitor(self, data: str, out: str | None = None) -> dict[str, Any]:
-        """Drift of new data against the training split (finance: PSI per feature)."""
-        return self._api().monitor(self, data, out=out)
+        """An explanation plot for `inputs` (or held-out examples); returns its path."""
+        return self._api().explain(self, inputs, out)
 
     def export(self, to: str | Path, **options: Any):
         """Export for TF Serving (see `deepfield <domain> export`); returns the result."""
         return self._api().export(self, to=to, **options)
+
+    def __getattr__(self, name: str):
+        # A domain's own verbs (`run.play()`, `run.monitor(data)`); a verb of another
+        # domain is a UserError that names this run's verbs.
+        if name.startswith("_") or name in ("dir", "config", "domain"):
+            raise AttributeError(name)
+        from pipelines.api import is_any_verb
+
+        if not is_any_verb(name):
+            raise AttributeError(f"Run has no attribute {name!r}")
+        return self._api().verb(name, self)
 
     def __repr__(self) -> str:
         shown = {k: v for k, v in self.metrics.items() if isinstance(v, float)}

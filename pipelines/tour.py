@@ -1,7 +1,9 @@
 """`deepfield tour`: every domain's leg on embedded data, and one report.
 
-Each leg trains into `runs/tour/<leg>` from scratch, evaluates, and contributes a row to
-`runs/tour/REPORT.md` with its metrics and links to its plots. Later domains add legs.
+Each registered domain declares its legs (`Domain.tour_legs`). Each leg trains into
+`runs/tour/<leg>` from scratch, evaluates, and contributes a row to `runs/tour/REPORT.md`
+with its metrics and links to its plots. A full tour in which a leg misses its target
+raises TargetMissed (exit code 3); `--quick` has no targets.
 """
 
 from __future__ import annotations
@@ -9,87 +11,30 @@ from __future__ import annotations
 import logging
 import shutil
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
+from pipelines.domains import all_domains
 from pipelines.run import Run
+from shared.domain import TourLeg
+from shared.errors import TargetMissed
 from shared.run_dir import write_atomic
 
 LOG = logging.getLogger("deepfield.tour")
 
 
-@dataclass
-class Leg:
-    name: str
-    description: str
-    headline: str  # the metric the summary shows first
-    target: float | None  # what the leg must reach in a full (not --quick) tour
-    run: Callable[[Path, bool], Run]
+def legs() -> list[tuple[str, TourLeg]]:
+    """(domain, leg) for every registered domain's tour legs, in listing order."""
+    return [(domain.name, leg) for domain in all_domains() for leg in domain.tour_legs]
 
 
-def vision_leg(path: Path, quick: bool) -> Run:
-    from pipelines import vision
+def run_leg(domain: str, leg: TourLeg, path: Path, quick: bool) -> Run:
+    """Train one leg into `path` from its named config and embedded data."""
+    from pipelines.api import api_for
 
-    return vision.train(
-        config="digits", data="builtin:digits", run_dir=path, epochs=3 if quick else None
+    overrides = [*leg.overrides, *(leg.quick if quick else leg.full)]
+    return api_for(domain).train(
+        config=leg.config, task=leg.task, data=leg.data, overrides=overrides, run_dir=path
     )
-
-
-def rl_leg(path: Path, quick: bool) -> Run:
-    from pipelines import rl
-
-    quick_settings = ["evaluate.episodes=10", "train.eval_interval=2048"] if quick else []
-    return rl.train(
-        config="cartpole_ppo",
-        run_dir=path,
-        total_steps=4096 if quick else 30_000,
-        overrides=quick_settings,
-    )
-
-
-def finance_leg(path: Path, quick: bool) -> Run:
-    from pipelines import finance
-
-    return finance.train(config="credit", run_dir=path, epochs=5 if quick else None)
-
-
-def fraud_leg(path: Path, quick: bool) -> Run:
-    from pipelines import finance
-
-    return finance.train(config="fraud", run_dir=path, epochs=2 if quick else None)
-
-
-LEGS = [
-    Leg(
-        "vision",
-        "small CNN on scikit-learn digits (8x8, 10 classes)",
-        "accuracy",
-        0.985,
-        vision_leg,
-    ),
-    Leg(
-        "rl",
-        "PPO on Gymnasium CartPole-v1, 30k env steps (RL Zoo hyperparameters)",
-        "mean_return",
-        475.0,
-        rl_leg,
-    ),
-    Leg(
-        "finance",
-        "credit scoring on UCI German credit: FeatureSpace MLP, calibrated, scorecard",
-        "roc_auc",
-        0.75,
-        finance_leg,
-    ),
-    Leg(
-        "fraud",
-        "fraud detection on the synthetic transaction stream (0.44% fraud), split by time",
-        "pr_auc",
-        0.8,
-        fraud_leg,
-    ),
-]
 
 
 def run_tour(out: Path, quick: bool = False) -> Path:
@@ -97,19 +42,30 @@ def run_tour(out: Path, quick: bool = False) -> Path:
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     rows = []
-    for leg in LEGS:
+    for domain, leg in legs():
         path = out / leg.name
         shutil.rmtree(path, ignore_errors=True)  # the tour shows a fresh run every time
         LOG.info("tour: %s leg (%s)", leg.name, leg.description)
         start = time.perf_counter()
-        run = leg.run(path, quick)
+        run = run_leg(domain, leg, path, quick)
         seconds = time.perf_counter() - start
         rows.append((leg, run, seconds))
     report = out / "REPORT.md"
     write_atomic(report, render_report(rows, quick))
     print(summary_table(rows, quick))
     print(f"report: {report}")
+    missed = [leg.name for leg, run, _ in rows if not quick and not met_target(leg, run)]
+    if missed:
+        raise TargetMissed(
+            f"tour leg{'s' if len(missed) > 1 else ''} {', '.join(missed)} missed "
+            f"{'their targets' if len(missed) > 1 else 'its target'}; see {report}"
+        )
     return report
+
+
+def met_target(leg: TourLeg, run: Run) -> bool:
+    value = run.metrics.get(leg.headline)
+    return leg.target is None or (isinstance(value, int | float) and value >= leg.target)
 
 
 def _metric_text(metrics: dict) -> str:
@@ -152,9 +108,10 @@ def summary_table(rows, quick: bool) -> str:
     header = f"{'leg':<10} {'headline':<22} {'target':<10} {'status':<8} {'time':>7}"
     lines = ["", header, "-" * len(header)]
     for leg, run, seconds in rows:
-        value = run.metrics.get(leg.headline, float("nan"))
+        value = run.metrics.get(leg.headline)
+        value = float("nan") if value is None else value
         met = (
-            "quick" if quick or leg.target is None else ("ok" if value >= leg.target else "MISSED")
+            "quick" if quick or leg.target is None else ("ok" if met_target(leg, run) else "MISSED")
         )
         target = f">= {leg.target}" if leg.target is not None else "-"
         lines.append(

@@ -107,6 +107,7 @@ def model_row(name: str) -> dict[str, Any]:
         row = {
             "model": name,
             "kind": model_spec(name).kind,
+            "modality": model_spec(name).modality,
             "input": "x".join(map(str, shape)),
             "classes": classes,
             "weight_layers": count_weight_layers(model),

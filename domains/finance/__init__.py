@@ -1,1 +1,101 @@
-"""Finance: fraud detection and credit scoring on tables, from a CSV to a served decision."""
+"""Finance: fraud detection and credit scoring on tables, from a CSV to a served decision.
+
+The domain's contract (`shared.domain.Domain`); its verbs import their TensorFlow
+modules (`task`, `serving`) only when called.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from domains.finance.config import FinanceConfig
+from shared.domain import Domain, Option, TourLeg, Verb, register_domain
+
+
+@register_domain
+class FinanceDomain(Domain):
+    name = "finance"
+    summary = "Fraud detection and credit scoring on tables: train, evaluate, predict, explain, export, monitor."
+    tasks = ("fraud", "credit")
+    config_class = FinanceConfig
+    data_specs = ("builtin", "csv", "jsonl")
+    task_configs = {"fraud": "fraud", "credit": "credit"}
+    strategies = ("auto", "default", "one-device", "mirrored")
+    # Keras fit fails under MultiWorkerMirroredStrategy (keras-team/keras#20585).
+    strategies_note = "finance trains with Keras fit, which fails under multi-worker (keras#20585)"
+    extra_verbs = (
+        Verb(
+            "monitor",
+            "Population stability index of the score and each feature vs the training split.",
+            (
+                Option(
+                    "--data", "data", help="csv:PATH of new rows (target not needed)", required=True
+                ),
+                Option("--out", "out", "path", "JSON report (default RUN/monitor.json)"),
+            ),
+        ),
+    )
+    tour_legs = (
+        TourLeg(
+            "finance",
+            "credit scoring on UCI German credit: FeatureSpace MLP, calibrated, scorecard",
+            "roc_auc",
+            0.75,
+            config="credit",
+            quick=("train.epochs=5",),
+        ),
+        TourLeg(
+            "fraud",
+            "fraud detection on the synthetic transaction stream (0.44% fraud), split by time",
+            "pr_auc",
+            0.8,
+            config="fraud",
+            quick=("train.epochs=2",),
+        ),
+    )
+    order = 30
+    notebook_run = "credit"
+
+    def train(self, config: FinanceConfig, run) -> dict[str, Any]:
+        from domains.finance import task
+
+        return task.train(config, run)
+
+    def evaluate(self, run, config, data, split, out, **options) -> dict[str, Any]:
+        from domains.finance import task
+
+        return task.evaluate(run, config, source=data, split=split, out=out)
+
+    def predict(self, run, config, inputs, **options) -> list[dict]:
+        from domains.finance import task
+
+        return task.predict(run, config, inputs)
+
+    def explain(self, run, config, inputs, out) -> Path:
+        from domains.finance import task
+
+        return task.explain(run, config, inputs, out)
+
+    def serving_spec(self, run, config):
+        from domains.finance import serving
+
+        return serving.serving_spec(run, config)
+
+    def monitor(self, run, config, data: str, out: Path | None = None) -> dict[str, Any]:
+        """Drift of `data` against the training split: PSI of the score and each feature."""
+        from domains.finance import task
+
+        self.check_data_spec(data)
+        return task.monitor_data(run, config, data, Path(out) if out else None)
+
+    def format_result(self, verb: str, result: Any) -> str | None:
+        if verb != "monitor":
+            return None
+        import json
+
+        lines = [f"score PSI {result['score_psi']:.4f} ({result['score_band']})"]
+        for name, value in result["features"].items():
+            lines.append(f"  {name:<28} {value['psi']:.4f}  {value['band']}")
+        summary = {k: result[k] for k in ("score_psi", "shifted", "plot")}
+        return "\n".join(lines + [json.dumps(summary)])

@@ -1,1 +1,96 @@
-"""Reinforcement learning: DQN, A2C, A3C and PPO agents on Gymnasium environments."""
+"""Reinforcement learning: DQN, A2C, A3C and PPO agents on Gymnasium environments.
+
+The domain's contract (`shared.domain.Domain`); its verbs import their TensorFlow
+modules (`task`, `serving`) only when called.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from domains.rl.config import RLConfig
+from shared.domain import Domain, Option, TourLeg, Verb, register_domain
+from shared.errors import UserError
+
+
+@register_domain
+class RLDomain(Domain):
+    name = "rl"
+    summary = "RL agents (DQN, A2C, A3C, PPO): train, evaluate, play, predict, export."
+    tasks = ("control",)
+    config_class = RLConfig
+    data_specs = ("gym",)
+    strategies = ("auto", "default", "one-device")
+    strategies_note = "rl trains on one device: A3C runs its own parallel workers"
+    train_shortcuts = {"agent": "agent.name", "total_steps": "agent.total_steps"}
+    verb_options = {
+        "evaluate": (
+            Option("--episodes", "episodes", "int", "default 100", min=1),
+            Option("--seed", "seed", "int", "first episode seed (default 10000)"),
+        ),
+    }
+    extra_verbs = (
+        Verb(
+            "play",
+            "Play one greedy episode and write it as a GIF; prints its path and return.",
+            (
+                Option("--out", "out", "path", "GIF to write"),
+                Option("--seed", "seed", "int", "the episode's reset seed"),
+            ),
+        ),
+    )
+    tour_legs = (
+        TourLeg(
+            "rl",
+            "PPO on Gymnasium CartPole-v1, 30k env steps (RL Zoo hyperparameters)",
+            "mean_return",
+            475.0,
+            config="cartpole_ppo",
+            quick=("agent.total_steps=4096", "evaluate.episodes=10", "train.eval_interval=2048"),
+            full=("agent.total_steps=30000",),
+        ),
+    )
+    order = 20
+    notebook_run = "cartpole_ppo"
+
+    def train(self, config: RLConfig, run) -> dict[str, Any]:
+        from domains.rl import task
+
+        return task.train(config, run)
+
+    def evaluate(self, run, config, data, split, out, *, episodes=None, seed=None, **options):
+        """Mean and std return over `episodes` (default 100) with seeds seed, seed+1, ...
+
+        `data` may name the run's own env only (another env would not match the
+        network); `split` has no meaning here (RL has no data splits).
+        """
+        from domains.rl import task
+
+        if data is not None and data != config.data.source:
+            raise UserError(
+                f"{run.path} was trained on {config.data.source}; evaluate it there "
+                f"(got --data {data})"
+            )
+        return task.evaluate(run, config, episodes=episodes, seed=seed, out=out)
+
+    def predict(self, run, config, inputs, **options) -> list[dict]:
+        """Actions for observations given as JSON lists (one per input)."""
+        from domains.rl import task
+
+        return task.predict(run, inputs)
+
+    def play(self, run, config, out: Path | None = None, seed: int | None = None, **options):
+        """Play one greedy episode into a GIF (default RUN/play/episode-seedN.gif)."""
+        from domains.rl import task
+
+        return task.play(run, config, out=Path(out) if out else None, seed=seed, **options)
+
+    def serving_spec(self, run, config):
+        from domains.rl import serving, task
+
+        return serving.serving_spec(run, config, task.load_model(run), task.load_spec(run))
+
+    def export_name(self, run, config) -> str:
+        env = "".join(c if c.isalnum() else "_" for c in config.data.source.split(":", 1)[-1])
+        return f"rl_{config.agent.name}_{env.strip('_').lower()}"

@@ -341,3 +341,28 @@ def play(
         "frames": len(images),
         "seed": seed,
     }
+
+
+# === Prediction ===
+def predict(run: RunDir, inputs: list[str]) -> list[dict[str, Any]]:
+    """Actions (and the network's outputs) for observations given as JSON lists."""
+    spec = load_spec(run)
+    rows = []
+    for text in inputs:
+        try:
+            rows.append(np.asarray(json.loads(text), np.float32))
+        except (ValueError, TypeError):
+            raise UserError(f"observation {text!r} is not a JSON list of numbers") from None
+        if rows[-1].shape != tuple(spec.observation_shape):
+            raise UserError(
+                f"observation {text!r} has shape {rows[-1].shape}; {spec.env_id} observations "
+                f"have shape {tuple(spec.observation_shape)}"
+            )
+    outputs = Forward(load_model(run), spec.observation_shape)(np.stack(rows))
+    actions = greedy_actions(outputs, spec)
+    results = []
+    for i, text in enumerate(inputs):
+        result = {"input": text, "action": np.asarray(actions[i]).tolist()}
+        result.update({k: np.round(v[i], 6).tolist() for k, v in outputs.items()})
+        results.append(result)
+    return results

@@ -1,1 +1,114 @@
-"""Vision: image classification on the shared zoo, data sources and trainer."""
+"""Vision: image classification and generation on the shared zoo, data sources and trainer.
+
+The domain's contract (`shared.domain.Domain`); its verbs import their TensorFlow
+modules (`task`, `generate`, `export`) only when called.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from domains.vision.config import VisionConfig
+from shared.domain import Domain, Option, TourLeg, register_domain
+
+
+@register_domain
+class VisionDomain(Domain):
+    name = "vision"
+    summary = "Image classification and generation: train, evaluate, predict, explain, export."
+    tasks = ("classify", "generate")
+    config_class = VisionConfig
+    data_specs = ("builtin", "folder", "idx", "npz", "tfds")
+    train_shortcuts = {"init_from": "transfer.init_from"}
+    verb_options = {
+        "train": (
+            Option(
+                "--init-from",
+                "init_from",
+                "path",
+                "transfer learning: start from this run's backbone",
+            ),
+        ),
+        "export": (
+            Option(
+                "--format",
+                "format",
+                "choice",
+                "saved_model (TF Serving) or tflite",
+                "saved_model",
+                ("saved_model", "tflite"),
+            ),
+            Option(
+                "--quantize",
+                "quantize",
+                "choice",
+                "TFLite post-training quantization",
+                "none",
+                ("none", "dynamic", "float16", "int8"),
+            ),
+        ),
+    }
+    tour_legs = (
+        TourLeg(
+            "vision",
+            "small CNN on scikit-learn digits (8x8, 10 classes)",
+            "accuracy",
+            0.985,
+            config="digits",
+            data="builtin:digits",
+            quick=("train.epochs=3",),
+        ),
+    )
+    order = 10
+    notebook_run = "digits"
+
+    def train(self, config: VisionConfig, run) -> dict[str, Any]:
+        from domains.vision import task
+
+        return task.train(config, run)
+
+    def evaluate(self, run, config, data, split, out, **options) -> dict[str, Any]:
+        from domains.vision import task
+
+        return task.evaluate(run, config, source=data, split=split, out=out)
+
+    def predict(self, run, config, inputs, **options) -> list[dict]:
+        from domains.vision import task
+
+        return task.predict(run, inputs)
+
+    def explain(self, run, config, inputs, out) -> Path:
+        from domains.vision import task
+
+        return task.explain(run, config, inputs, out)
+
+    def serving_spec(self, run, config):
+        from domains.vision import export
+
+        return export.build_spec(run, config)
+
+    def export(self, run, config, to, name, version, overwrite, base_path="/models", **options):
+        """A TF Serving SavedModel, or with `format="tflite"` a TFLite file and report."""
+        from shared.errors import UserError
+
+        fmt, quantize = options.get("format") or "saved_model", options.get("quantize") or "none"
+        if fmt == "tflite":
+            from domains.vision import export
+
+            return export.export_tflite(run, config, Path(to), name, quantize, overwrite)
+        if fmt != "saved_model":
+            raise UserError(f"unknown export format {fmt!r}; use saved_model or tflite")
+        if quantize != "none":
+            raise UserError("--quantize applies to --format tflite only")
+        return super().export(run, config, to, name, version, overwrite, base_path)
+
+    def evaluate_exported(self, model, data, split, out) -> dict[str, Any]:
+        from domains.vision import export
+
+        return export.evaluate_exported(model, data, split, out)
+
+    def predict_exported(self, model, inputs) -> list[dict]:
+        from domains.vision import export
+
+        return export.predict_exported(model, inputs)

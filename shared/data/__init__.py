@@ -1,16 +1,34 @@
-"""Data loading shared by the domains: spec parsing, image sources, pipelines, augmentation."""
+"""Data loading shared by the domains: spec parsing, sources, splitting, pipelines.
 
-from shared.data.augment import build_augmentation
-from shared.data.image_pipeline import image_dataset
-from shared.data.image_sources import ImageData, Split, describe, load_image_data
+Names are imported on first use, so `shared.data.spec`, `shared.data.splits` and
+`shared.data.table` stay free of TensorFlow: a domain can read and check its data before
+TensorFlow starts.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
 from shared.data.spec import parse_spec
 
-__all__ = [
-    "ImageData",
-    "Split",
-    "build_augmentation",
-    "describe",
-    "image_dataset",
-    "load_image_data",
-    "parse_spec",
-]
+_LAZY = {
+    "ImageData": "shared.data.sources",
+    "Split": "shared.data.sources",
+    "describe": "shared.data.sources",
+    "load_image_data": "shared.data.sources",
+    "build_augmentation": "shared.data.augment",
+    "image_dataset": "shared.data.image_pipeline",
+    "split_indices": "shared.data.splits",
+    "read_table": "shared.data.table",
+}
+
+__all__ = ["parse_spec", *_LAZY]
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _LAZY:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(_LAZY[name]), name)
+    globals()[name] = value
+    return value

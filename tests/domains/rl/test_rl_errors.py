@@ -28,7 +28,7 @@ def test_the_project_env_passes_gymnasium_check_env():
             ["--data", "gym:CartPol-v1"],
             "unknown environment 'CartPol-v1'; close matches: CartPole-v1",
         ),
-        (["--data", "builtin:digits"], "rl takes --data gym:ENV_ID"),
+        (["--data", "builtin:digits"], "rl does not read builtin: data; it reads gym:"),
         (
             ["--data", "gym:Pendulum-v1", "--set", "agent.name=dqn"],
             "dqn needs a discrete action space",
