@@ -20,10 +20,12 @@ import pandas as pd
 
 from domains.finance.config import FinanceConfig, FinanceDataConfig
 from shared.data.spec import parse_spec
+from shared.data.splits import split_indices
+from shared.data.table import read_table, table_options
 from shared.errors import UserError
 
 LOG = logging.getLogger("deepfield.finance")
-ACCEPTED_SPECS = ("builtin", "csv")
+ACCEPTED_SPECS = ("builtin", "csv", "jsonl")
 BUILTINS = ("german-credit", "transactions")
 TIME_NAMES = ("time", "timestamp", "date", "datetime", "event_time", "transaction_time")
 POSITIVE_NAMES = ("1", "1.0", "true", "yes", "y", "fraud", "bad", "default", "positive")
@@ -90,21 +92,12 @@ def read_source(
                      data.transactions.customers, data.transactions.days, 100 * data.transactions.fraud_rate)  # fmt: skip
             return generate_transactions(data.transactions), dict(SCHEMA), TARGET
         raise UserError(f"unknown builtin finance data {value!r}; builtins: {', '.join(BUILTINS)}")
-    return read_csv(Path(value)), {}, None
+    return read_table(f"{scheme}:{value}", **table_options(data))[0], {}, None
 
 
 def read_csv(path: Path) -> pd.DataFrame:
-    if not path.is_file():
-        raise UserError(f"csv file {path} does not exist")
-    try:
-        frame = pd.read_csv(path, low_memory=False)
-    except pd.errors.EmptyDataError:
-        raise UserError(f"csv file {path} is empty") from None
-    except (pd.errors.ParserError, UnicodeDecodeError) as err:
-        raise UserError(f"cannot parse csv file {path}: {str(err).splitlines()[0]}") from None
-    if frame.empty:
-        raise UserError(f"csv file {path} has a header but no rows")
-    return frame
+    """A user's table file (csv, tsv, txt, ... or .jsonl), read by the shared table source."""
+    return read_table(Path(path))[0]
 
 
 # === Schema ===
@@ -327,9 +320,19 @@ def time_order(values: pd.Series) -> np.ndarray:
 
 # === Splits ===
 def split_rows(
-    labels: np.ndarray, order: np.ndarray | None, data: FinanceDataConfig, seed: int
+    labels: np.ndarray,
+    order: np.ndarray | None,
+    data: FinanceDataConfig,
+    seed: int,
+    *,
+    groups: np.ndarray | None = None,
+    keys: np.ndarray | None = None,
 ) -> tuple[dict[str, np.ndarray], str]:
-    """train/validation/test row positions: by time (past -> future) or stratified random."""
+    """train/validation/test row positions: by time (past -> future) or stratified random.
+
+    The random split is the shared seeded splitter: stratified by label, `groups` (e.g.
+    customers) never straddling splits, rows with equal `keys` kept in one split.
+    """
     n = len(labels)
     how = data.split
     if how == "auto":
@@ -350,19 +353,12 @@ def split_rows(
             "test": ranked[n - n_test :],
         }
     else:
-        from sklearn.model_selection import train_test_split
-
-        positions = np.arange(n)
-        try:
-            rest, test = train_test_split(
-                positions, test_size=n_test, stratify=labels, random_state=seed
-            )
-            train, val = train_test_split(
-                rest, test_size=n_val, stratify=labels[rest], random_state=seed
-            )
-        except ValueError as err:
-            raise UserError(f"cannot make stratified splits: {err}") from None
-        splits = {"train": np.sort(train), "validation": np.sort(val), "test": np.sort(test)}
+        splits, report = split_indices(
+            n, {"validation": n_val, "test": n_test}, seed, labels=labels, groups=groups, keys=keys
+        )
+        LOG.info("stratified random split (seed %d): %s", seed, report["class_counts"])
+        if report.get("duplicates", {}).get("rows"):
+            LOG.info("duplicate rows kept in one split: %s", report["duplicates"])
     for name, rows in splits.items():
         if len(np.unique(labels[rows])) < 2:
             raise UserError(

@@ -10,7 +10,7 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
-from shared.data.image_sources import ImageData, Split
+from shared.data.sources import ImageData, Split
 from shared.errors import UserError
 
 # `cache=None` caches a split when its decoded uint8 images are estimated below this.

@@ -1,4 +1,4 @@
-"""In-memory sources (builtin, npz, idx) and the seeded, stratified splitting they share."""
+"""In-memory sources (builtin, npz, idx), their seeded splits and duplicate reports."""
 
 import gzip
 import json
@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from shared.data import describe, load_image_data
-from shared.data.image_sources import read_idx, seeded_split
+from shared.data.sources import read_idx
 from shared.errors import UserError
 
 
@@ -110,22 +110,30 @@ def test_bad_options_are_user_errors(kwargs: dict, message: str) -> None:
         load_image_data("builtin:digits", **kwargs)
 
 
-# --------------------------------------------------------------------------- seeded_split
+# --------------------------------------------------------------------------- duplicates
 
 
-def test_seeded_split_partitions_and_keeps_singletons_in_train() -> None:
-    labels = np.array([0] * 50 + [1] * 30 + [2])
-    parts = seeded_split(labels, {"validation": 0.1, "test": 0.2}, seed=3)
-    joined = np.concatenate(list(parts.values()))
-    assert sorted(joined) == list(range(len(labels)))  # disjoint and complete
-    assert [len(parts[k]) for k in ("validation", "test", "train")] == [8, 16, 57]
-    assert 80 in parts["train"]  # the only example of class 2
-    assert np.bincount(labels[parts["test"]]).tolist()[:2] == [10, 6]
+def test_duplicate_images_are_kept_in_one_split_and_reported(tmp_path: Path) -> None:
+    x, y = _toy(100)
+    x[50:60], y[50:60] = x[0:10], y[0:10]  # rows 50..59 repeat rows 0..9 exactly
+    np.savez(tmp_path / "d.npz", x_train=x, y_train=y)
+    data = load_image_data(f"npz:{tmp_path / 'd.npz'}")
+    duplicates = data.split_info["duplicates"]
+    assert duplicates["rows"] == 10 and duplicates["keys"] == 10
+    assert duplicates["across_splits"] == 0 and duplicates["hashed"] == "pixel bytes"
+    assert duplicates["would_straddle"] > 0  # a split ignoring them would have leaked some
+    ids = {name: split.images[:, 0, 0, 0] for name, split in data.splits.items()}
+    for i in range(10):  # both copies of image i sit in one split
+        assert sorted(int((values == i).sum()) for values in ids.values()) == [0, 0, 2]
+    assert "Found 10 exact duplicate image(s), 0 of them across splits" in describe(data)
 
 
-def test_seeded_split_too_small_is_user_error() -> None:
-    with pytest.raises(UserError, match="only 2 examples, too few"):
-        seeded_split(np.array([0, 1]), {"validation": 0.1, "test": 0.2}, seed=0, what="x")
+def test_duplicates_across_shipped_splits_are_reported_not_moved(tmp_path: Path) -> None:
+    x, y = _toy(60)
+    np.savez(tmp_path / "d.npz", x_train=x[:50], y_train=y[:50], x_test=x[:4], y_test=y[:4])
+    data = load_image_data(f"npz:{tmp_path / 'd.npz'}")
+    assert data.split_info["duplicates"]["across_splits"] == 4
+    assert len(data.splits["test"]) == 4
 
 
 # --------------------------------------------------------------------------- npz
@@ -294,6 +302,22 @@ def test_idx_single_images_file_uses_labels_file_next_to_it(tmp_path: Path) -> N
     data = load_image_data(f"idx:{tmp_path / 't10k-images-idx3-ubyte.gz'}")
     assert sum(len(s) for s in data.splits.values()) == 20
     assert data.split_info["splits"]["test"]["of"] == "whole dataset"
+
+
+def test_idx_folder_with_only_t10k_files_is_split_by_the_seeded_splitter(tmp_path: Path) -> None:
+    x, y = _write_mnist_dir(tmp_path, gz=False, n_train=0, n_test=40)
+    for name in ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"):
+        (tmp_path / name).unlink()
+    data = load_image_data(f"idx:{tmp_path}", validation_split=0.1, test_split=0.25)
+    info = data.split_info
+    assert [info["splits"][k]["size"] for k in ("train", "validation", "test")] == [26, 4, 10]
+    assert {info["splits"][k]["of"] for k in ("train", "validation", "test")} == {"whole dataset"}
+    assert info["stratified"] is True
+    assert info["splits"]["test"]["class_counts"] == {"0": 3, "1": 3, "2": 2, "3": 2}
+    assert any("only the t10k (test) files" in note for note in info["notes"])
+    assert "only the t10k (test) files" in describe(data)
+    ids = np.concatenate([data.splits[k].images[:, 0, 0, 0] for k in data.splits])
+    assert sorted(ids) == sorted(x[:, 0, 0])  # every t10k image used exactly once
 
 
 def test_read_idx_parses_header(tmp_path: Path) -> None:

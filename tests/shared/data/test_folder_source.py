@@ -163,3 +163,25 @@ def test_bad_folders_are_user_errors(tmp_path: Path) -> None:
         _class_folder(both / split, {"a": 2, "b": 2})
     with pytest.raises(UserError, match="both val/ and validation/"):
         load_image_data(f"folder:{both}")
+
+
+def test_duplicate_files_are_found_by_their_bytes(tmp_path: Path) -> None:
+    _class_folder(tmp_path / "train", {"a": 10, "b": 10})
+    for c, name in enumerate("ab"):
+        for i in range(3):
+            _save(tmp_path / "test" / name / f"t{i}.png", _gray(200 + 10 * c + i))
+    # the same bytes under other names: one copy inside train, one leaking into shipped test
+    train_a = tmp_path / "train" / "a"
+    (train_a / "copy.png").write_bytes((train_a / "img0.png").read_bytes())
+    (tmp_path / "test" / "a" / "leak.png").write_bytes((train_a / "img5.png").read_bytes())
+    data = load_image_data(f"folder:{tmp_path}")
+    duplicates = data.split_info["duplicates"]
+    assert duplicates["hashed"] == "file bytes"
+    assert duplicates["rows"] == 2 and duplicates["across_splits"] == 1  # shipped: not moved
+    holders = [
+        name
+        for name, split in data.splits.items()
+        for p in split.paths
+        if Path(p).name in ("img0.png", "copy.png") and Path(p).parent == train_a
+    ]
+    assert len(holders) == 2 and len(set(holders)) == 1  # the train copy stays with its twin

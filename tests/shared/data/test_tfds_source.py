@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 import tensorflow_datasets as tfds
 
-from shared.data import image_dataset, image_sources, load_image_data
+from shared.data import image_dataset, load_image_data
+from shared.data.sources import tfds as tfds_source
 from shared.errors import UserError
 
 
@@ -39,7 +40,7 @@ def test_tfds_named_split_derives_the_others(mock_mnist) -> None:
 
 
 def test_tfds_large_data_are_streamed(mock_mnist, monkeypatch) -> None:
-    monkeypatch.setattr(image_sources, "TFDS_IN_MEMORY_LIMIT_BYTES", 0)
+    monkeypatch.setattr(tfds_source, "TFDS_IN_MEMORY_LIMIT_BYTES", 0)
     data = load_image_data("tfds:mnist:train")
     assert all(split.kind == "stream" for split in data.splits.values())
     info = data.split_info["splits"]
@@ -116,7 +117,7 @@ def test_tfds_metadata_splits_test_shipped_validation_derived(tiny_tfds) -> None
 
 
 def test_tfds_streamed_slices_are_disjoint(tiny_tfds, monkeypatch) -> None:
-    monkeypatch.setattr(image_sources, "TFDS_IN_MEMORY_LIMIT_BYTES", 0)
+    monkeypatch.setattr(tfds_source, "TFDS_IN_MEMORY_LIMIT_BYTES", 0)
     data = load_image_data(tiny_tfds)
     assert data.split_info["splits"]["validation"]["tfds_split"] == "train[0:3]"
     assert [len(data.splits[k]) for k in ("train", "validation", "test")] == [27, 3, 9]
