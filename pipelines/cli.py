@@ -13,19 +13,15 @@ from pathlib import Path
 
 import click
 
+from pipelines.domain_cli import NamingGroup
 from shared.errors import TargetMissed, UserError
 
 
-class TopGroup(click.Group):
+class TopGroup(NamingGroup):
     """`deepfield`: an unknown command names the domains and commands there are."""
 
-    def resolve_command(self, ctx, args):
-        name = args[0] if args else None
-        if name and not name.startswith("-") and name not in self.commands:
-            raise click.UsageError(
-                f"unknown command or domain {name!r}; commands: {', '.join(self.commands)}"
-            )
-        return super().resolve_command(ctx, args)
+    def unknown(self, name: str) -> str:
+        return f"unknown command or domain {name!r}; commands: {', '.join(self.commands)}"
 
 
 @click.group(cls=TopGroup, context_settings={"help_option_names": ["-h", "--help"]})

@@ -18,16 +18,24 @@ from shared.domain import STRATEGIES, Domain, Option, Verb
 STRATEGY_HELP = "tf.distribute strategy (auto picks TPU, several GPUs, one GPU or CPU)"
 
 
-class DomainGroup(click.Group):
-    """A domain's group: an unknown verb is an error that names the verbs it has."""
+class NamingGroup(click.Group):
+    """A group whose unknown command is an error that names the commands it has."""
+
+    def unknown(self, name: str) -> str:
+        return f"unknown command {name!r}; commands: {', '.join(self.commands)}"
 
     def resolve_command(self, ctx, args):
         name = args[0] if args else None
         if name and not name.startswith("-") and name not in self.commands:
-            raise click.UsageError(
-                f"{self.name} has no verb {name!r}; its verbs: {', '.join(self.commands)}"
-            )
+            raise click.UsageError(self.unknown(name))
         return super().resolve_command(ctx, args)
+
+
+class DomainGroup(NamingGroup):
+    """A domain's group: an unknown verb is an error that names the verbs it has."""
+
+    def unknown(self, name: str) -> str:
+        return f"{self.name} has no verb {name!r}; its verbs: {', '.join(self.commands)}"
 
     def list_commands(self, ctx):
         return list(self.commands)  # in the domain's order, not sorted

@@ -58,8 +58,15 @@ def prepare_run(
     if write:
         run.prepare()
         write_atomic(run.config_path, dump_yaml(config))
+        from shared.provenance import environment
+
         run.set_status(
-            "running", domain=domain, task=getattr(config, "task", domain), pid=os.getpid()
+            "running",
+            domain=domain,
+            task=getattr(config, "task", domain),
+            pid=os.getpid(),
+            started=time.strftime("%Y-%m-%dT%H:%M:%S"),
+            environment=environment(),
         )
     return run, False
 
@@ -132,12 +139,15 @@ def execute(
         LOG.info("run %s is already complete; nothing to do", run.path)
         return run
     handler = run.attach_log()
+    started = time.time()
     try:
         LOG.info("training %s into %s", domain, run.path)
         train_fn(config, run)
-        run.set_status("complete", finished=time.strftime("%Y-%m-%dT%H:%M:%S"))
+        wall = round(time.time() - started + run.status().get("wall_seconds", 0.0), 1)
+        run.set_status("complete", finished=time.strftime("%Y-%m-%dT%H:%M:%S"), wall_seconds=wall)
     except KeyboardInterrupt:
-        run.set_status("interrupted")
+        wall = round(time.time() - started + run.status().get("wall_seconds", 0.0), 1)
+        run.set_status("interrupted", wall_seconds=wall)
         raise
     except UserError:
         run.set_status("failed")

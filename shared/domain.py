@@ -51,22 +51,7 @@ SPEC_KINDS = (
 CORE_VERBS = ("train", "evaluate", "predict", "explain", "export")
 STRATEGIES = ("auto", "default", "one-device", "mirrored", "multi-worker", "tpu")
 # Specs whose rest is a local path; its absence is caught before TensorFlow loads.
-PATH_SPECS = frozenset(
-    {
-        "folder",
-        "csv",
-        "jsonl",
-        "text",
-        "txt",
-        "npz",
-        "idx",
-        "dicom",
-        "nifti",
-        "nrrd",
-        "kitti",
-        "yolo",
-    }
-)
+PATH_SPECS = frozenset(SPEC_KINDS) - {"builtin", "tfds", "gym"}
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,20 @@ from typing import Any
 from shared.run_dir import RunDir, write_atomic
 
 
+def environment_rows(run: RunDir) -> dict[str, Any]:
+    """Versions, commit, command line and training wall time, from the run's status."""
+    import time
+
+    status = run.status()
+    env = status.get("environment") or {}
+    rows = {k: v for k, v in env.items() if v is not None}
+    started = status.get("started")
+    if started:
+        elapsed = time.time() - time.mktime(time.strptime(started, "%Y-%m-%dT%H:%M:%S"))
+        rows["training wall time"] = f"{elapsed + status.get('wall_seconds', 0.0):.0f} s"
+    return rows or {"recorded": "no"}
+
+
 def write_model_card(
     run: RunDir,
     *,
@@ -25,6 +39,7 @@ def write_model_card(
         lines = ["| item | value |", "|---|---|"]
         for key, value in rows.items():
             shown = f"{value:.4f}" if isinstance(value, float) else str(value)
+            shown = shown.replace("|", "\\|")  # a command line may hold pipes
             lines.append(f"| {key} | {shown} |")
         return "\n".join(lines)
 
@@ -47,6 +62,9 @@ def write_model_card(
 
 ## Plots
 {plots}
+
+## Environment
+{table(environment_rows(run))}
 
 ## Intended use
 {intended_use}

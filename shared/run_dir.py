@@ -1,7 +1,7 @@
 """The run directory: one folder per training run, with a fixed layout.
 
     config.yaml  metrics.json  history.csv  model.keras  checkpoints/  tensorboard/
-    plots/*.png  MODEL_CARD.md  log.txt  status.json  data_splits.json
+    plots/*.png  MODEL_CARD.md  log.txt  status.json  data_splits.json  inputs.json
 
 `status.json` says whether the run is `running` or `complete`; a run is only marked
 complete after `model.keras` has been written whole, so a killed run never claims to be
@@ -15,6 +15,7 @@ import json
 import logging
 import math
 import os
+import re
 import tempfile
 import time
 from pathlib import Path
@@ -23,6 +24,16 @@ from typing import Any
 from shared.errors import UserError
 
 LOG = logging.getLogger("deepfield")
+METRIC_KEY = re.compile(r"^[a-z][a-z0-9_]*$")
+DESCRIPTIVE_KEYS = frozenset({"split", "task", "domain"})
+COUNT_KEYS = frozenset({"num_examples", "episodes"})
+
+
+def np_number() -> type:
+    """NumPy's scalar base type (imported late: run_dir is read before NumPy is needed)."""
+    import numpy as np
+
+    return np.number
 
 
 def write_atomic(path: Path, data: str | bytes) -> None:
@@ -98,19 +109,44 @@ class RunDir:
             folder.mkdir(parents=True, exist_ok=True)
 
     def write_metrics(self, metrics: dict[str, Any], *, path: Path | None = None) -> Path:
-        """Write flat metrics: numbers plus the descriptive keys DESIGN.md names."""
-        flat = {}
+        """Write flat metrics: numbers under snake_case keys, plus the descriptive keys.
+
+        The contract every domain keeps (DESIGN.md): besides `split`, `task` and
+        `domain`, values are numbers (NaN written as null); breaking it is a bug.
+        """
+        flat: dict[str, Any] = {}
         for key, value in metrics.items():
-            if isinstance(value, str) or value is None:
-                flat[key] = value
-            else:
-                number = float(value)
-                flat[key] = int(number) if key == "num_examples" else number
-                if math.isnan(number):
-                    flat[key] = None
+            if not METRIC_KEY.match(key):
+                raise ValueError(f"metric key {key!r} is not snake_case")
+            if key in DESCRIPTIVE_KEYS:
+                flat[key] = None if value is None else str(value)
+                continue
+            if isinstance(value, bool) or not isinstance(value, int | float | np_number()):
+                raise ValueError(f"metric {key!r} must be a number, got {value!r}")
+            number = float(value)
+            flat[key] = (
+                None if math.isnan(number) else (int(number) if key in COUNT_KEYS else number)
+            )
         target = Path(path) if path else self.metrics_path
         write_json(target, flat)
         return target
+
+    def write_splits(self, source: str, splits: dict[str, Any], **facts: Any) -> None:
+        """data_splits.json, one schema for every domain.
+
+        {"source": spec, "splits": {"train": {"size": n, ...}, ...}, ...facts}: each
+        split at least has its size; facts say how the splits were made (seed, method,
+        stratified, grouped_by, duplicates found across splits).
+        """
+        record = {
+            "source": source,
+            "splits": {
+                name: ({"size": int(value)} if isinstance(value, int) else dict(value))
+                for name, value in splits.items()
+            },
+            **facts,
+        }
+        write_json(self.splits_path, record)
 
     def read_metrics(self) -> dict[str, Any]:
         try:

@@ -54,6 +54,14 @@ class RLDomain(Domain):
     order = 20
     notebook_run = "cartpole_ppo"
 
+    def check(self, config: RLConfig) -> None:
+        """The env exists, its spaces are supported and the agent can act in them:
+        gymnasium alone tells, so these errors come before TensorFlow starts."""
+        super().check(config)
+        from domains.rl import envs
+
+        envs.check_agent_supports(config.agent.name, envs.describe(config.data))
+
     def train(self, config: RLConfig, run) -> dict[str, Any]:
         from domains.rl import task
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -19,13 +18,14 @@ from domains.rl.config import RLConfig
 from domains.rl.evaluation import run_episodes
 from domains.rl.loop import TrainLoop
 from domains.rl.networks import Forward, greedy_actions, sample_actions, torso_name
+from shared import model_io
 from shared.errors import UserError
+from shared.input_contract import InputContract, InputSpec
 from shared.model_card import write_model_card
-from shared.run_dir import RunDir, write_json
+from shared.run_dir import RunDir
 
 LOG = logging.getLogger("deepfield.rl")
 DOMAIN, TASK = "rl", "control"
-ENV_SPEC_FILE = "env_spec.json"
 SOLVED = {"CartPole-v1": 475.0, "LunarLander-v3": 200.0, "deepfield/Corridor-v0": 0.9}
 
 
@@ -50,7 +50,37 @@ def train(config: RLConfig, run: RunDir) -> dict[str, Any]:
         tf.config.experimental.enable_op_determinism()
     spec = envs.describe(config.data)
     envs.check_agent_supports(config.agent.name, spec)
-    write_json(run.path / ENV_SPEC_FILE, spec.to_dict())
+    InputContract(
+        DOMAIN,
+        TASK,
+        [
+            InputSpec(
+                "observation",
+                spec.observation_dtype,
+                list(spec.observation_shape),
+                f"one {spec.env_id} observation per row",
+            )
+        ],
+        details={"env": spec.to_dict()},
+    ).write(run)
+    # RL has no data splits; its episode seeds play that part, kept apart as splits are.
+    run.write_splits(
+        config.data.source,
+        {
+            "train": {"size": config.agent.total_steps, "unit": "env steps"},
+            "validation": {
+                "size": config.train.eval_episodes,
+                "unit": "episodes per evaluation during training",
+                "first_seed": config.train.eval_seed,
+            },
+            "test": {
+                "size": config.evaluate.episodes,
+                "unit": "episodes",
+                "first_seed": config.evaluate.seed,
+            },
+        },
+        seed=config.runtime.seed,
+    )
     LOG.info(
         "%s on %s: observations %s %s, %s actions %d",
         config.agent.name,
@@ -79,16 +109,16 @@ def train(config: RLConfig, run: RunDir) -> dict[str, Any]:
         # keep_best: the last policy is measured on the same episodes, then replaced
         returns, _ = final_episodes(agent.model, spec, config)
         chosen = {
-            "policy": "best",
+            "best_policy": 1,  # metrics.json holds numbers: 1 the best evaluated, 0 the last
             "policy_step": int(loop.best["step"]),
             "last_policy_mean_return": float(np.mean(returns)),
         }
         agent.model.set_weights(loop.best_weights)
-    save_model(agent.model, run.model_path)
+    model_io.save_model(agent.model, run.model_path)
     metrics = evaluate_model(load_model(run), spec, config, run)
     if config.train.keep_best and not chosen:  # the last evaluation was the best
         chosen = {
-            "policy": "last",
+            "best_policy": 0,
             "policy_step": loop.steps,
             "last_policy_mean_return": metrics["mean_return"],
         }
@@ -112,17 +142,6 @@ def evaluate_agent(agent, factory, config: RLConfig) -> tuple[np.ndarray, np.nda
     return run_episodes(agent.act, factory, config.train.eval_episodes, config.train.eval_seed)
 
 
-def save_model(model: keras.Model, path: Path) -> None:
-    """Save beside the target, then rename, so model.keras is whole or absent."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".keras")
-    os.close(fd)
-    try:
-        model.save(tmp)
-        os.replace(tmp, path)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
-
-
 def write_card(config: RLConfig, run: RunDir, spec, model, metrics, loop) -> None:
     hp = getattr(config.agent, config.agent.name)
     limitations = [
@@ -134,7 +153,7 @@ def write_card(config: RLConfig, run: RunDir, spec, model, metrics, loop) -> Non
         "Training resumes from its last checkpoint, but environments restart their "
         "episodes on resume.",
     ]
-    if metrics.get("policy") == "best":
+    if metrics.get("best_policy") == 1:
         limitations.append(
             f"This is the best policy of the evaluations during training (`train.keep_best`, "
             f"env step {metrics['policy_step']:,}), not the last one, which scored "
@@ -173,13 +192,11 @@ def write_card(config: RLConfig, run: RunDir, spec, model, metrics, loop) -> Non
 
 # === Evaluation ===
 def load_model(run: RunDir) -> keras.Model:
-    import shared.zoo  # noqa: F401 - registers the zoo's custom layers
-
-    return keras.models.load_model(run.model_path, safe_mode=True, compile=False)
+    return model_io.load_model(run.model_path)
 
 
 def load_spec(run: RunDir) -> envs.EnvSpec:
-    record = json.loads((run.path / ENV_SPEC_FILE).read_text())
+    record = InputContract.read(run).details["env"]
     return envs.EnvSpec(
         record["env_id"],
         tuple(record["observation_shape"]),

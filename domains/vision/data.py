@@ -10,6 +10,8 @@ import tensorflow as tf
 from domains.vision.config import VisionDataConfig
 from shared.data import ImageData, load_image_data, parse_spec
 from shared.errors import UserError
+from shared.input_contract import InputContract, InputSpec
+from shared.run_dir import RunDir
 
 ACCEPTED_SPECS = ("builtin", "folder", "idx", "npz", "tfds")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
@@ -27,6 +29,34 @@ def load(data: VisionDataConfig, seed: int) -> ImageData:
         seed=seed,
         on_corrupt=data.on_corrupt,
     )
+
+
+def record_data(run: RunDir, data: ImageData, task: str) -> None:
+    """The run's data_splits.json and its input contract (image shape, classes)."""
+    info = dict(data.split_info)
+    source, splits = info.pop("spec"), info.pop("splits")
+    info.pop("image_shape", None), info.pop("class_names", None)  # in the contract
+    run.write_splits(source, splits, **info)
+    InputContract(
+        "vision",
+        task,
+        [
+            InputSpec(
+                "image",
+                "uint8",
+                list(data.image_shape),
+                "pixels 0..255; image files are decoded, converted and resized to this",
+            )
+        ],
+        classes=list(data.class_names),
+        details={"source": data.spec},
+    ).write(run)
+
+
+def run_inputs(run: RunDir) -> tuple[tuple[int, int, int], list[str]]:
+    """(image shape, class names) of a trained run, from its input contract."""
+    contract = InputContract.read(run)
+    return tuple(contract.input("image").shape), list(contract.classes or [])
 
 
 def expand_inputs(inputs: list[str]) -> list[Path]:

@@ -6,7 +6,6 @@ SavedModel's own signatures), not the training run's model.keras.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -28,12 +27,9 @@ from shared.run_dir import RunDir, write_json
 
 def _run_data(run: RunDir, config: VisionConfig, source: str | None = None) -> ImageData:
     """The run's data (or `source` split the same way), at the run's image shape."""
-    record = json.loads(run.splits_path.read_text())
+    image_shape, _ = vision_data.run_inputs(run)
     data_config = config.data.model_copy(
-        update={
-            "source": source or config.data.source,
-            "image_size": tuple(record["image_shape"][:2]),
-        }
+        update={"source": source or config.data.source, "image_size": tuple(image_shape[:2])}
     )
     return vision_data.load(data_config, config.runtime.seed)
 
@@ -219,8 +215,7 @@ def evaluate_exported(
         "num_examples": int(len(labels)),
         "task": TASK,
         "domain": DOMAIN,
-        "model": str(model.path),
     }
     if out is not None:
-        write_json(out, metrics)
-    return metrics
+        RunDir(out.parent).write_metrics(metrics, path=out)  # the metrics.json contract
+    return {**metrics, "model": str(model.path)}

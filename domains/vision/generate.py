@@ -23,7 +23,7 @@ import tensorflow as tf
 from domains.vision import data as vision_data
 from domains.vision.config import VisionConfig
 from domains.vision.models import check_vision_model
-from shared import plots
+from shared import model_io, plots
 from shared.data import ImageData, describe
 from shared.model_card import write_model_card
 from shared.run_dir import RunDir
@@ -47,6 +47,7 @@ def train(config: VisionConfig, run: RunDir) -> dict[str, Any]:
 def _train(config: VisionConfig, run: RunDir) -> dict[str, Any]:
     data = vision_data.load(config.data, config.runtime.seed)
     LOG.info(describe(data))
+    vision_data.record_data(run, data, TASK)
     train_images, _ = data.splits["train"].arrays()
     batch = config.train.batch_size
     steps = config.train.steps_per_epoch or max(1, len(train_images) // batch)
@@ -73,10 +74,8 @@ def _train(config: VisionConfig, run: RunDir) -> dict[str, Any]:
         monitor=("val_g_loss" if gan else "val_loss") if val_ds is not None else "loss",
     )
 
-    from domains.vision.task import save_model
-
-    save_model(model, run.model_path)
-    model = keras.models.load_model(run.model_path, safe_mode=True, compile=False)
+    model_io.save_model(model, run.model_path)
+    model = model_io.load_model(run.model_path)
     metrics = evaluate_model(model, data, "test", run, config)
     plots.training_curves(history_rows(run.history_path), run.plots / "training_curves.png")
     write_card(config, run, data, model, metrics)
@@ -145,7 +144,7 @@ def feature_extractor(
     """
     path = run.path / FEATURE_CLASSIFIER_FILE
     if path.is_file():
-        classifier = keras.models.load_model(path, safe_mode=True, compile=False)
+        classifier = model_io.load_model(path)
         if tuple(classifier.input.shape[1:]) == tuple(data.image_shape):
             classifier.compile(metrics=["accuracy"], loss="sparse_categorical_crossentropy")
             return _extractor_and_accuracy(classifier, data)
@@ -163,9 +162,7 @@ def feature_extractor(
         batch_size=64,
         verbose=0,
     )
-    from domains.vision.task import save_model
-
-    save_model(classifier, path)
+    model_io.save_model(classifier, path)
     return _extractor_and_accuracy(classifier, data)
 
 
@@ -247,7 +244,7 @@ def evaluate(
     """Re-score a finished generate run on a split of its data (or of another source)."""
     data_config = config.data.model_copy(update={"source": source or config.data.source})
     data = vision_data.load(data_config, config.runtime.seed)
-    model = keras.models.load_model(run.model_path, safe_mode=True, compile=False)
+    model = model_io.load_model(run.model_path)
     return evaluate_model(model, data, split, run, config, out)
 
 

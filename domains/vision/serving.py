@@ -13,7 +13,6 @@ with INVALID_ARGUMENT naming the problem; the server and other requests are unaf
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import numpy as np
@@ -102,9 +101,9 @@ def encode_png(image: np.ndarray) -> bytes:
 
 def serving_spec(run: RunDir, model, data: ImageData) -> ServingSpec:
     """The export of a finished vision run, with warmup requests from its test split."""
-    record = json.loads(run.splits_path.read_text())
-    class_names = list(record["class_names"])
-    image_shape = tuple(record["image_shape"])
+    from domains.vision.data import run_inputs
+
+    image_shape, class_names = run_inputs(run)
     module = VisionServing(model, class_names, image_shape)
     split = "test" if len(data.splits["test"]) else "train"
     images, _ = data.splits[split].arrays(limit=WARMUP_SINGLE + WARMUP_BATCH)

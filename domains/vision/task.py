@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -23,12 +21,12 @@ from domains.vision.models import (
     load_backbone_from,
     pretrain,
 )
-from shared import plots
+from shared import model_io, plots
 from shared.data import ImageData, build_augmentation, describe, image_dataset
 from shared.distribute import is_chief, select_strategy
 from shared.errors import UserError
 from shared.model_card import write_model_card
-from shared.run_dir import RunDir, write_json
+from shared.run_dir import RunDir
 from shared.training.trainer import (
     completed_epochs,
     fit,
@@ -59,7 +57,7 @@ def _train(config: VisionConfig, run: RunDir) -> dict[str, Any]:
     LOG.info(describe(data))
     chief = is_chief()
     if chief:
-        write_json(run.splits_path, data.split_info)
+        vision_data.record_data(run, data, TASK)
 
     batch = config.train.batch_size
     augment = build_augmentation(config.data.augment, seed=config.runtime.seed)
@@ -125,7 +123,7 @@ def _train(config: VisionConfig, run: RunDir) -> dict[str, Any]:
 
     if not chief:
         return {}
-    save_model(model, run.model_path)
+    model_io.save_model(model, run.model_path)
     # Evaluate the saved artifact, outside any strategy: what users will load, and safe
     # after multi-worker training, where the distributed model needs every worker.
     model = load_model(run)
@@ -138,17 +136,6 @@ def _train(config: VisionConfig, run: RunDir) -> dict[str, Any]:
         )
     write_card(config, run, data, model, metrics)
     return metrics
-
-
-def save_model(model: keras.Model, path: Path) -> None:
-    """Save beside the target, then rename, so model.keras is whole or absent."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".keras")
-    os.close(fd)
-    try:
-        model.save(tmp)
-        os.replace(tmp, path)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
 
 
 def write_card(config: VisionConfig, run: RunDir, data: ImageData, model, metrics) -> None:
@@ -193,7 +180,7 @@ def write_card(config: VisionConfig, run: RunDir, data: ImageData, model, metric
 
 # === Evaluation ===
 def load_model(run: RunDir) -> keras.Model:
-    return keras.models.load_model(run.model_path, safe_mode=True, compile=False)
+    return model_io.load_model(run.model_path)
 
 
 def predict_probabilities(model: keras.Model, data: ImageData, split: str, batch: int = 256):
@@ -232,34 +219,31 @@ def evaluate(
         from domains.vision import generate
 
         return generate.evaluate(run, config, source=source, split=split, out=out)
-    record = json.loads(run.splits_path.read_text())
+    image_shape, class_names = vision_data.run_inputs(run)
     data_config = config.data.model_copy(
-        update={
-            "source": source or config.data.source,
-            "image_size": tuple(record["image_shape"][:2]),
-        }
+        update={"source": source or config.data.source, "image_size": tuple(image_shape[:2])}
     )
     data = vision_data.load(data_config, config.runtime.seed)
-    if list(data.class_names) != record["class_names"]:
+    if list(data.class_names) != class_names:
         raise UserError(
             f"classes of {data.spec} ({', '.join(data.class_names)}) differ from the run's "
-            f"({', '.join(record['class_names'])})"
+            f"({', '.join(class_names)})"
         )
-    if tuple(data.image_shape) != tuple(record["image_shape"]):
+    if tuple(data.image_shape) != image_shape:
         raise UserError(
             f"{data.spec} gives images of shape {data.image_shape}, the run was trained on "
-            f"{tuple(record['image_shape'])}; set data.color_mode to match"
+            f"{image_shape}; set data.color_mode to match"
         )
     return evaluate_model(load_model(run), data, split, run, out)
 
 
 # === Prediction and explanation ===
-def load_inputs(run: RunDir, inputs: list[str]) -> tuple[list[Path], np.ndarray, dict]:
-    record = json.loads(run.splits_path.read_text())
+def load_inputs(run: RunDir, inputs: list[str]) -> tuple[list[Path], np.ndarray, list[str]]:
+    """(paths, decoded images, class names) for image files named by the user."""
+    shape, class_names = vision_data.run_inputs(run)
     paths = vision_data.expand_inputs(inputs)
-    shape = tuple(record["image_shape"])
     images = np.stack([vision_data.decode_file(p, shape) for p in paths])
-    return paths, images, record
+    return paths, images, class_names
 
 
 def predict(run: RunDir, inputs: list[str], top_k: int = 3) -> list[dict[str, Any]]:
@@ -269,8 +253,7 @@ def predict(run: RunDir, inputs: list[str], top_k: int = 3) -> list[dict[str, An
             "a generate run has no predict: its samples are in plots/samples.png "
             "(or sample from model.keras)"
         )
-    paths, images, record = load_inputs(run, inputs)
-    names = record["class_names"]
+    paths, images, names = load_inputs(run, inputs)
     probabilities = load_model(run).predict(images, verbose=0)
     results = []
     for path, probs in zip(paths, probabilities, strict=True):
@@ -308,8 +291,8 @@ def explain(run: RunDir, config: VisionConfig, inputs: list[str], out: Path | No
         )
     target = Path(out) if out else run.plots / "gradcam_explain.png"
     if inputs:
-        _, images, record = load_inputs(run, inputs)
-        return vision_plots.gradcam_grid(model, images, record["class_names"], target)
+        _, images, class_names = load_inputs(run, inputs)
+        return vision_plots.gradcam_grid(model, images, class_names, target)
     data = vision_data.load(config.data, config.runtime.seed)
     images, labels = data.splits["test"].arrays(limit=config.explain.examples)
     return vision_plots.gradcam_grid(model, images, data.class_names, target, labels)

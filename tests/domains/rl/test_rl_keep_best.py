@@ -97,11 +97,11 @@ def test_keep_best_delivers_the_best_evaluated_policy(tmp_path):
     best = run.history[len(returns) - 1 - int(np.argmax(returns[::-1]))]  # the last maximum
     metrics = run.metrics
     assert metrics["policy_step"] == best["step"]
-    assert metrics["policy"] == ("last" if best["step"] == 4000 else "best")
+    assert metrics["best_policy"] == (0 if best["step"] == 4000 else 1)
     assert isinstance(metrics["last_policy_mean_return"], float)
     again = rl.evaluate(run, episodes=3, seed=20_000, out=str(tmp_path / "again.json"))
     assert again["mean_return"] == pytest.approx(best["mean_return"], rel=1e-5)
-    if metrics["policy"] == "best":  # the delivered policy is not the last one
+    if metrics["best_policy"] == 1:  # the delivered policy is not the last one
         assert metrics["last_policy_mean_return"] != pytest.approx(metrics["mean_return"])
         assert f"env step {int(best['step']):,}), not the last one" in run.model_card
 

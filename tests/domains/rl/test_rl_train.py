@@ -14,7 +14,7 @@ OPTIMUM = 0.94  # the corridor's best return: 6 steps at -0.01, then +1
 def test_run_directory_holds_every_artifact(corridor_run):
     path = corridor_run.path
     for name in ("config.yaml", "metrics.json", "history.csv", "model.keras", "MODEL_CARD.md",
-                 "log.txt", "env_spec.json"):  # fmt: skip
+                 "log.txt", "inputs.json"):  # fmt: skip
         assert (path / name).is_file(), name
     metrics = corridor_run.metrics
     assert metrics["mean_return"] == pytest.approx(OPTIMUM, abs=1e-6)
@@ -128,7 +128,7 @@ def test_atari_frames_train_dqn_with_the_nature_cnn(tmp_path):
         ],
         run_dir=tmp_path / "pong",
     )
-    spec = json.loads((run.path / "env_spec.json").read_text())
+    spec = json.loads((run.path / "inputs.json").read_text())["details"]["env"]
     assert spec["observation_shape"] == [84, 84, 4] and spec["observation_dtype"] == "uint8"
     assert "nature_dqn" in run.model_card
     assert run.metrics["episodes"] == 1 and run.metrics["mean_length"] == 40

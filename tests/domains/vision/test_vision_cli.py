@@ -189,7 +189,8 @@ def test_train_on_a_folder_with_a_corrupt_file(tmp_path, cli):
     assert code == 0, err
     splits = json.loads((run_dir / "data_splits.json").read_text())
     assert splits["corrupt_skipped"] == 1
-    assert splits["class_names"] == [f"class_{i}" for i in range(10)]
+    contract = json.loads((run_dir / "inputs.json").read_text())
+    assert contract["classes"] == [f"class_{i}" for i in range(10)]
     assert sum(s["size"] for s in splits["splits"].values()) == 300
     code, _, err = cli(
         "vision",

@@ -125,5 +125,5 @@ def test_models_must_fit_the_task(cli, tmp_path) -> None:
     )
     assert code == 2 and "cannot be trained by vision --task classify" in err
     code, _, err = cli("vision", "train", "--task", "draw", "--run-dir", str(tmp_path / "c"))
-    assert code == 2 and "classify and generate" in err
+    assert code == 2 and "'draw' is not one of 'classify', 'generate'" in err
     assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()

@@ -48,7 +48,17 @@ def test_run_directory_has_every_promised_file(digits_run):
     config = yaml.safe_load((path / "config.yaml").read_text())
     assert config["train"]["epochs"] == 2 and config["model"]["filters"] == [8, 16]
     splits = json.loads((path / "data_splits.json").read_text())
-    assert splits["class_names"] == [str(i) for i in range(10)]
+    assert splits["source"] == "builtin:digits" and splits["splits"]["test"]["size"] == 359
+    contract = json.loads((path / "inputs.json").read_text())
+    assert contract["classes"] == [str(i) for i in range(10)]
+    assert contract["inputs"] == [
+        {
+            "name": "image",
+            "dtype": "uint8",
+            "shape": [8, 8, 1],
+            "description": contract["inputs"][0]["description"],
+        }
+    ]
     assert "accuracy" in digits_run.model_card and "builtin:digits" in digits_run.model_card
 
 
