@@ -128,7 +128,7 @@ def fraud(out: Path) -> dict:
         run = finance.train(config=name, run_dir=out / name)
         record[f"{name}_pr_auc"] = round(run.metrics["pr_auc"], 4)
         record[f"{name}_roc_auc"] = round(run.metrics["roc_auc"], 4)
-        record[f"{name}_recall_at_fpr_0.01"] = round(run.metrics["recall_at_fpr_0.01"], 4)
+        record[f"{name}_recall_at_fpr_1pct"] = round(run.metrics["recall_at_fpr_1pct"], 4)
         record[f"{name}_seconds"] = round(time.perf_counter() - start, 1)
     config = validate(FinanceConfig, read_yaml(config_path("finance", "fraud")))
     data = load(config)

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from shared.config import ConfigModel
+from shared.errors import UserError
 from shared.training import RuntimeConfig, TrainConfig
 
 ColumnKind = Literal["numeric", "categorical", "time", "id", "target", "ignore"]
@@ -37,11 +38,19 @@ class FinanceDataConfig(ConfigModel):
     )
     validation_split: float = Field(0.15, gt=0, lt=1)
     test_split: float = Field(0.2, gt=0, lt=1)
-    on_missing: Literal["error", "impute"] = Field(
-        "error", description="missing numbers: refuse, or fill with the training median"
+    on_missing: Literal["impute", "fail"] = Field(
+        "impute",
+        description="missing feature values: impute (numbers: the training split's median, "
+        "categories: a 'missing' category) and report how many, or fail naming the columns",
     )
     group_column: str | None = Field(None, description="customer column for sequences")
     transactions: TransactionsConfig = TransactionsConfig()
+
+    @field_validator("on_missing", mode="before")
+    @classmethod
+    def _old_spelling(cls, value: object) -> object:
+        # Runs saved before `fail` was named so wrote `error`; they still load.
+        return "fail" if value == "error" else value
 
 
 class SequenceConfig(ConfigModel):
@@ -105,8 +114,21 @@ class ReasonsConfig(ConfigModel):
 
 
 class FairnessConfig(ConfigModel):
-    protected: str | None = Field(None, description="protected attribute column")
-    cut: float | None = Field(None, description="numeric attribute: groups below / at-or-above")
+    """Which column fairness is measured over (it stays out of the features by default).
+
+    `protected` must be a column of the data. A named config says `protected_if_present`
+    instead: the first of those the table has (any case) is used, and a table without
+    any of them is trained without a fairness report (the log says so).
+    """
+
+    protected: str | None = Field(None, description="protected attribute column (must exist)")
+    protected_if_present: list[str] = Field(
+        default_factory=list,
+        description="protected attribute candidates used only where the table has them",
+    )
+    cut: float | None = Field(
+        None, description="numeric attribute: groups below / at-or-above (integer codes: by code)"
+    )
     use_as_feature: bool = False
 
 
@@ -130,6 +152,17 @@ class FinanceConfig(ConfigModel):
     reasons: ReasonsConfig = ReasonsConfig()
     fairness: FairnessConfig = FairnessConfig()
     metrics: MetricsConfig = MetricsConfig()
+
+    def check_runtime(self) -> None:
+        """Refuse what finance cannot train on, before any data is read or TF is imported."""
+        if self.runtime.strategy == "multi-worker":
+            # Keras fit fails under MultiWorkerMirroredStrategy (keras-team/keras#20585),
+            # and finance models train in seconds to minutes on one machine.
+            raise UserError(
+                "finance does not train with --strategy multi-worker (Keras fit fails under "
+                "MultiWorkerMirroredStrategy, keras-team/keras#20585); use auto, default, "
+                "one-device or mirrored"
+            )
 
     def source(self) -> str:
         if self.data.source:

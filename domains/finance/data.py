@@ -5,12 +5,25 @@ orders the rows (validation by time), `id` columns identify rows or customers, t
 `target` is the label, and `ignore` columns are kept out of the model. Kinds are
 inferred from names and values unless declared with `data.columns.NAME=KIND`, and the
 result is reported back to the user (`describe_schema`).
+
+Integer codes: an inferred numeric column holding 3 to `MAX_CODES` distinct
+non-negative integers below 100, with at least `ROWS_PER_CODE` rows per distinct value
+on average (`installment_rate` 1-4, a `job` coded 0-3), is also one-hot encoded as
+categories beside its normalised number, since such a column may be a code rather than a
+quantity; the schema report lists these columns. (Two values need no one-hot: the
+normalised number carries the same information.) A protected attribute holding integer
+codes (`sex` as 1/2) is grouped by code.
+
+Missing values in feature columns are imputed by default (numbers: the training split's
+median; categories: a `missing` category), counted, and reported in the log and the
+model card; `data.on_missing=fail` refuses them instead, naming columns and counts.
 """
 
 from __future__ import annotations
 
 import logging
 import re
+import unicodedata
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,7 +31,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from domains.finance.config import FinanceConfig, FinanceDataConfig
+from domains.finance import fairness
+from domains.finance.config import FairnessConfig, FinanceConfig, FinanceDataConfig
 from shared.data.spec import parse_spec
 from shared.data.splits import split_indices
 from shared.data.table import read_table, table_options
@@ -30,6 +44,9 @@ BUILTINS = ("german-credit", "transactions")
 TIME_NAMES = ("time", "timestamp", "date", "datetime", "event_time", "transaction_time")
 POSITIVE_NAMES = ("1", "1.0", "true", "yes", "y", "fraud", "bad", "default", "positive")
 MISSING_CATEGORY = "missing"
+HISTORY_LENGTH = "history_length"  # the sequence model's serving input beside the columns
+MAX_CODES = 10  # integer columns with 3..MAX_CODES distinct values may be codes
+ROWS_PER_CODE = 20  # ... when each value has this many rows on average
 
 
 @dataclass
@@ -46,10 +63,15 @@ class Schema:
     protected: str | None = None
     medians: dict[str, float] = field(default_factory=dict)  # filled when imputing
     log_numeric: list[str] = field(default_factory=list)  # log1p before normalising
+    codes: list[str] = field(default_factory=list)  # numeric columns also one-hot by value
 
     @property
     def features(self) -> list[str]:
         return self.numeric + self.categorical
+
+    def input_names(self) -> dict[str, str]:
+        """Feature column -> the name of its model and serving input (see `input_names`)."""
+        return input_names(self.features, reserved=(HISTORY_LENGTH,))
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -66,12 +88,72 @@ class TableData:
     labels: np.ndarray  # 0/1
     schema: Schema
     splits: dict[str, np.ndarray]  # split -> row positions
+    missing: dict[str, int] = field(default_factory=dict)  # feature column -> missing values
 
 
 def safe_name(column: str) -> str:
-    """A column name usable as a Keras input and a SavedModel input name."""
-    name = re.sub(r"[^A-Za-z0-9_.-]", "_", str(column).strip())
+    """`column` as TensorFlow accepts a signature input name, changed only where it must be.
+
+    TensorFlow renames function arguments that are not Python identifiers
+    (`function_type.sanitize_arg_name`), so an input keeps the column's name only if it
+    is one: ASCII letters, digits and `_`, starting with a letter. Accents are dropped
+    (`Größe` -> `Gro_e`), other characters become `_`, and a name not starting with a
+    letter gets `f_` in front (`2nd_income` -> `f_2nd_income`).
+    """
+    ascii_name = "".join(
+        c
+        for c in unicodedata.normalize("NFKD", str(column).strip())
+        if not unicodedata.combining(c)
+    )
+    name = re.sub(r"[^A-Za-z0-9_]", "_", ascii_name)
     return name if re.match(r"^[A-Za-z]", name) else f"f_{name}"
+
+
+def input_names(columns: list[str], reserved: tuple[str, ...] = ()) -> dict[str, str]:
+    """Column -> a unique `safe_name` (`_2`, `_3`, ... where two columns would collide,
+    or one collides with a `reserved` input such as `history_length`)."""
+    names: dict[str, str] = {}
+    taken = set(reserved)
+    for column in columns:
+        base = name = safe_name(column)
+        count = 1
+        while name in taken:
+            count += 1
+            name = f"{base}_{count}"
+        taken.add(name)
+        names[column] = name
+    return names
+
+
+def integer_values(values: pd.Series) -> np.ndarray | None:
+    """The distinct values of a column of small non-negative integers (0..99), else None."""
+    numbers = pd.to_numeric(values.dropna(), errors="coerce")
+    if numbers.empty or numbers.isna().any() or pd.api.types.is_bool_dtype(values):
+        return None
+    numbers = numbers.to_numpy(dtype="float64")
+    if not (np.all(numbers == np.rint(numbers)) and numbers.min() >= 0 and numbers.max() < 100):
+        return None
+    return np.unique(numbers).astype("int64")
+
+
+def is_code_column(values: pd.Series) -> bool:
+    """Whether a numeric column looks like integer codes (the rule in the module docstring)."""
+    distinct = integer_values(values)
+    return (
+        distinct is not None
+        and 3 <= len(distinct) <= MAX_CODES
+        and values.notna().sum() >= ROWS_PER_CODE * len(distinct)
+    )
+
+
+def category_strings(values: pd.Series) -> pd.Series:
+    """Categories as text, integral numbers without a decimal point (1.0 and "1" -> "1"),
+    so a code reads the same from a CSV with gaps (floats), JSON (ints) or a string."""
+    numbers = pd.to_numeric(values, errors="coerce")
+    integral = numbers.notna() & (numbers == np.rint(numbers.fillna(0))) & (numbers.abs() < 2**53)
+    text = values.astype("string")
+    text[integral] = numbers[integral].astype("int64").astype(str)
+    return text.fillna(MISSING_CATEGORY).astype(str)
 
 
 # === Reading ===
@@ -202,16 +284,15 @@ def infer_schema(
         if kind == "target" and name != target:
             kinds[name] = "ignore"
     kinds[target] = "target"
-    for name in frame.columns:
-        if name not in kinds:
-            kinds[name] = infer_kind(str(name), frame[name])
+    inferred = [name for name in frame.columns if name not in kinds]
+    for name in inferred:
+        kinds[name] = infer_kind(str(name), frame[name])
+    codes = [n for n in inferred if kinds[n] == "numeric" and is_code_column(frame[n])]
     for name in data.exclude:
         if name not in frame.columns:
             raise UserError(f"data.exclude names {name!r}, which is not a column")
         kinds[name] = "ignore"
-    protected = config.fairness.protected
-    if protected is not None and protected not in frame.columns:
-        raise UserError(f"fairness.protected names {protected!r}, which is not a column")
+    protected = protected_column(frame, config.fairness, str(target))
     excluded = set(data.exclude) | (
         {protected} if protected and not config.fairness.use_as_feature else set()
     )
@@ -219,8 +300,9 @@ def infer_schema(
     if len(present) < len(frame):
         raise UserError(f"target column {target!r} has {len(frame) - len(present)} missing values")
     positive = _positive_value(target, present, data.positive)
-    numeric = [c for c, k in kinds.items() if k == "numeric" and c not in excluded]
-    categorical = [c for c, k in kinds.items() if k == "categorical" and c not in excluded]
+    in_file_order = [c for c in frame.columns if c not in excluded]
+    numeric = [c for c in in_file_order if kinds[c] == "numeric"]
+    categorical = [c for c in in_file_order if kinds[c] == "categorical"]
     if not numeric and not categorical:
         raise UserError(
             "no feature columns left: every column is an id, time, target or excluded one"
@@ -242,11 +324,49 @@ def infer_schema(
         time=str(times[0]) if times else None,
         group=group,
         protected=protected,
+        codes=[str(c) for c in codes if c in numeric],
     )
 
 
-def describe_schema(schema: Schema, frame: pd.DataFrame, labels: np.ndarray) -> str:
-    """The schema as the user sees it after loading: one line per kind."""
+def protected_column(frame: pd.DataFrame, config: FairnessConfig, target: str) -> str | None:
+    """The column fairness is measured over, checked against the data before training.
+
+    `fairness.protected` must be a column; a named config's `protected_if_present` is
+    used only where the table has one of its columns (matched in any case). The column
+    must group rows: categories, integer codes, or numbers with `fairness.cut`.
+    """
+    columns = [str(c) for c in frame.columns]
+    if config.protected is not None:
+        if config.protected not in columns:
+            raise UserError(
+                f"fairness.protected names {config.protected!r}, which is not a column "
+                f"(columns: {', '.join(columns)})"
+            )
+        protected = config.protected
+    else:
+        by_lower = {c.lower(): c for c in columns}
+        found = [by_lower[c.lower()] for c in config.protected_if_present if c.lower() in by_lower]
+        if not found:
+            if config.protected_if_present:
+                LOG.warning(
+                    "fairness: no %s column in this data, so no fairness report; "
+                    "--set fairness.protected=COLUMN names one",
+                    " or ".join(config.protected_if_present),
+                )
+            return None
+        protected = found[0]
+    if protected == target:
+        raise UserError(f"fairness.protected {protected!r} is the target column")
+    groups = fairness.groups_of(frame[protected], config.cut)
+    LOG.info("fairness over %r: groups %s", protected, ", ".join(sorted(set(groups.tolist()))))
+    return protected
+
+
+def describe_schema(
+    schema: Schema, frame: pd.DataFrame, labels: np.ndarray, missing: dict[str, int] | None = None
+) -> str:
+    """The schema as the user sees it after loading: one line per kind, then the integer
+    codes, the protected attribute and the missing values."""
     by_kind: dict[str, list[str]] = {}
     for name, kind in schema.kinds.items():
         if kind in ("numeric", "categorical") and name not in schema.features:
@@ -257,21 +377,60 @@ def describe_schema(schema: Schema, frame: pd.DataFrame, labels: np.ndarray) -> 
     for kind in ("numeric", "categorical", "time", "id", "target", "excluded", "ignore"):
         if by_kind.get(kind):
             lines.append(f"  {kind:<11} {', '.join(by_kind[kind])}")
+    if schema.codes:
+        lines.append(
+            f"  codes       {', '.join(schema.codes)} (integer codes: one-hot as categories "
+            "as well as numbers; data.columns.NAME=numeric or =categorical picks one)"
+        )
     if schema.protected:
-        lines.append(f"  protected   {schema.protected}")
+        lines.append(f"  protected   {schema.protected} (fairness report only, not a feature)")
+    if missing:
+        lines.append(f"  missing     {describe_missing(schema, missing)}")
     return "\n".join(lines)
+
+
+def describe_missing(schema: Schema, missing: dict[str, int]) -> str:
+    """`age 2 (train median 33), purpose 1 ('missing' category)`, or `none`."""
+    parts = []
+    for name, count in missing.items():
+        if name in schema.medians:
+            parts.append(f"{name} {count} (train median {schema.medians[name]:g})")
+        else:
+            parts.append(f"{name} {count} ({MISSING_CATEGORY!r} category)")
+    return ", ".join(parts) or "none"
+
+
+def missing_counts(frame: pd.DataFrame, columns: list[str]) -> dict[str, int]:
+    """Missing values per column, for the columns that have any."""
+    counts = {name: int(frame[name].isna().sum()) for name in columns if name in frame.columns}
+    return {name: count for name, count in counts.items() if count}
 
 
 # === Cleaning ===
 def clean_frame(
     frame: pd.DataFrame, schema: Schema, *, on_missing: str, require_target: bool = True
 ) -> pd.DataFrame:
-    """Numbers as float64 (text, inf and unhandled NaN refused), categories as str."""
+    """Numbers as float64 (text and inf refused, gaps filled with the training median),
+    categories as str (gaps: the `missing` category); `on_missing="fail"` refuses gaps."""
     missing = [c for c in schema.features if c not in frame.columns]
     if require_target and schema.target not in frame.columns:
         missing.append(schema.target)
     if missing:
         raise UserError(f"missing columns: {', '.join(missing)}")
+    gaps = missing_counts(frame, schema.features)
+    # A number without a training median (a run trained with on_missing=fail) cannot be filled.
+    unfilled = [name for name in schema.numeric if name not in schema.medians]
+    refused = {n: c for n, c in gaps.items() if on_missing == "fail" or n in unfilled}
+    if refused:
+        shown = ", ".join(
+            f"{name} ({count}, first at row {int(np.argmax(frame[name].isna().to_numpy())) + 1})"
+            for name, count in refused.items()
+        )
+        raise UserError(
+            f"missing values in {len(refused)} column{'s' if len(refused) > 1 else ''}: {shown}; "
+            "fix the data or --set data.on_missing=impute (numbers: training median, "
+            "categories: a 'missing' category)"
+        )
     out = pd.DataFrame(index=frame.index)
     for name in schema.numeric:
         values = frame[name]
@@ -289,16 +448,10 @@ def clean_frame(
                 f"column {name!r} holds an infinite value at row {int(np.argmax(infinite)) + 1}"
             )
         if numbers.isna().any():
-            if on_missing == "error" or name not in schema.medians:
-                row = int(np.argmax(numbers.isna().to_numpy())) + 1
-                raise UserError(
-                    f"column {name!r} has {int(numbers.isna().sum())} missing values (first at row {row}); "
-                    "fix the data or --set data.on_missing=impute (training median)"
-                )
             numbers = numbers.fillna(schema.medians[name])
         out[name] = numbers
     for name in schema.categorical:
-        out[name] = frame[name].astype("string").fillna(MISSING_CATEGORY).astype(str)
+        out[name] = category_strings(frame[name])
     for name in (schema.time, schema.group, schema.protected, "fraud_pattern"):
         if name and name in frame.columns and name not in out.columns:
             out[name] = frame[name]
@@ -368,10 +521,20 @@ def split_rows(
     return splits, how
 
 
+def documented_kinds(source: str) -> dict[str, str]:
+    """Column kinds a builtin's documentation fixes, so inference does not guess them."""
+    if source == "builtin:german-credit":
+        from domains.finance.german_credit import NUMERIC
+
+        return dict.fromkeys(NUMERIC, "numeric")
+    return {}
+
+
 def load(config: FinanceConfig) -> TableData:
     """Read, type, clean and split the configured source."""
     source = config.source()
     raw, declared, default_target = read_source(source, config.data)
+    declared = {**documented_kinds(source), **declared}
     raw.columns = [str(c) for c in raw.columns]
     schema = infer_schema(raw, config, declared, default_target)
     labels = (raw[schema.target].astype(str) == schema.positive).to_numpy().astype("int64")
@@ -383,8 +546,17 @@ def load(config: FinanceConfig) -> TableData:
             column = pd.to_numeric(train[name], errors="coerce")
             schema.medians[name] = float(column.median()) if column.notna().any() else 0.0
     frame = clean_frame(raw, schema, on_missing=config.data.on_missing)
-    data = TableData(source, frame.reset_index(drop=True), labels, schema, splits)
-    LOG.info("data %s (%s split):\n%s", source, how, describe_schema(schema, frame, labels))
+    missing = missing_counts(raw, schema.features)
+    data = TableData(source, frame.reset_index(drop=True), labels, schema, splits, missing)
+    LOG.info(
+        "data %s (%s split):\n%s", source, how, describe_schema(schema, frame, labels, missing)
+    )
+    if missing:
+        LOG.warning(
+            "imputed %d missing values: %s",
+            sum(missing.values()),
+            describe_missing(schema, missing),
+        )
     return data
 
 

@@ -1,13 +1,15 @@
 """Preprocessing with Keras `FeatureSpace`: from raw columns to one float vector per row.
 
 Numbers are normalised (and, with `model.numeric_bins`, also one-hot encoded by
-quantile bins, as a scorecard would bin them); categories go through a string lookup
+quantile bins, as a scorecard would bin them; integer-code columns, `Schema.codes`, also
+one-hot by value); categories go through a string lookup
 with one out-of-vocabulary bucket, so a category never seen in training maps to that
 bucket instead of failing; configured pairs of categories are crossed (hashed). The
 feature space is adapted on the training split only and saved beside the model
 (`feature_space.keras`); serving calls the same layers inside the exported graph.
 
-The encoded vector concatenates the feature space's outputs in sorted name order;
+Inputs are named after the columns (`Schema.input_names`: a name changes only where
+TensorFlow requires it). The encoded vector concatenates the feature space's outputs in sorted name order;
 `attribution_matrix` maps each encoded position back to its raw column, which is how
 attributions over the vector become reasons named after columns.
 """
@@ -23,10 +25,12 @@ import pandas as pd
 import tensorflow as tf
 
 from domains.finance.config import FinanceModelConfig
-from domains.finance.data import Schema, safe_name
+from domains.finance.data import Schema
 from shared.errors import UserError
 
-BINS_SUFFIX = "__bins"
+BINS_SUFFIX = "__bins"  # quantile bins of a number, fed from the number's input
+CODES_SUFFIX = "__codes"  # one-hot of an integer code, fed from the number's input
+DERIVED = (BINS_SUFFIX, CODES_SUFFIX)
 LOG = logging.getLogger("deepfield.finance")
 FeatureSpace = keras.utils.FeatureSpace
 
@@ -35,15 +39,20 @@ def build_feature_space(
     schema: Schema, train: pd.DataFrame, model: FinanceModelConfig
 ) -> FeatureSpace:
     """A FeatureSpace for the schema's features, adapted on the training rows."""
+    names = schema.input_names()
     features = {}
     for column in schema.numeric:
-        features[safe_name(column)] = FeatureSpace.float_normalized()
+        features[names[column]] = FeatureSpace.float_normalized()
         if model.numeric_bins:
-            features[safe_name(column) + BINS_SUFFIX] = FeatureSpace.float_discretized(
+            features[names[column] + BINS_SUFFIX] = FeatureSpace.float_discretized(
                 num_bins=model.numeric_bins
             )
+        if column in schema.codes:
+            features[names[column] + CODES_SUFFIX] = FeatureSpace.string_categorical(
+                num_oov_indices=1
+            )
     for column in schema.categorical:
-        features[safe_name(column)] = FeatureSpace.string_categorical(num_oov_indices=1)
+        features[names[column]] = FeatureSpace.string_categorical(num_oov_indices=1)
     crosses = []
     for pair in model.crosses:
         if not any(c in schema.kinds for c in pair):
@@ -57,7 +66,7 @@ def build_feature_space(
                 f"(categorical: {', '.join(schema.categorical) or 'none'})"
             )
         crosses.append(
-            FeatureSpace.cross(tuple(safe_name(c) for c in pair), crossing_dim=model.crossing_dim)
+            FeatureSpace.cross(tuple(names[c] for c in pair), crossing_dim=model.crossing_dim)
         )
     space = FeatureSpace(
         features, output_mode="dict", crosses=crosses or None, name="feature_space"
@@ -96,18 +105,29 @@ def log_transform(values, log: bool):
     return tf.math.log1p(tf.maximum(values, 0.0))
 
 
+def code_strings(values):
+    """An integer code's category: the rounded number as text (NumPy or TensorFlow)."""
+    if isinstance(values, np.ndarray):
+        return np.rint(values).astype("int64").astype(str).astype(object)
+    return tf.strings.as_string(tf.cast(tf.round(values), tf.int64))
+
+
 def raw_inputs(frame: pd.DataFrame, schema: Schema, with_bins: bool) -> dict[str, np.ndarray]:
-    """The feature space's inputs: float32 numbers, str categories (binned copies added)."""
+    """The feature space's inputs: float32 numbers, str categories (binned copies and
+    integer codes' categories added)."""
+    names = schema.input_names()
     inputs: dict[str, np.ndarray] = {}
     for column in schema.numeric:
         values = log_transform(
             frame[column].to_numpy(dtype="float32"), column in schema.log_numeric
         )
-        inputs[safe_name(column)] = values
+        inputs[names[column]] = values
         if with_bins:
-            inputs[safe_name(column) + BINS_SUFFIX] = values
+            inputs[names[column] + BINS_SUFFIX] = values
+        if column in schema.codes:
+            inputs[names[column] + CODES_SUFFIX] = code_strings(values)
     for column in schema.categorical:
-        inputs[safe_name(column)] = frame[column].astype(str).to_numpy(dtype=object)
+        inputs[names[column]] = frame[column].astype(str).to_numpy(dtype=object)
     return inputs
 
 
@@ -116,11 +136,13 @@ def has_bins(space: FeatureSpace) -> bool:
 
 
 def encode_tensors(space: FeatureSpace, inputs: dict) -> tf.Tensor:
-    """Graph-friendly encoding: raw input tensors -> (batch, width) float32."""
+    """Graph-friendly encoding: raw input tensors (one per column) -> (batch, width) float32."""
     inputs = dict(inputs)
     for name in list(space.features):
         if name.endswith(BINS_SUFFIX) and name not in inputs:
-            inputs[name] = inputs[name[: -len(BINS_SUFFIX)]]
+            inputs[name] = inputs[name.removesuffix(BINS_SUFFIX)]
+        if name.endswith(CODES_SUFFIX) and name not in inputs:
+            inputs[name] = code_strings(inputs[name.removesuffix(CODES_SUFFIX)])
     encoded = space(inputs)
     return tf.concat([tf.cast(encoded[name], tf.float32) for name in sorted(encoded)], axis=-1)
 
@@ -160,15 +182,18 @@ def attribution_matrix(space: FeatureSpace, schema: Schema) -> tuple[np.ndarray,
     A crossed pair's share is split evenly between its two columns.
     """
     columns = schema.features
-    by_safe = {safe_name(c): i for i, c in enumerate(columns)}
+    by_input = {name: i for i, name in enumerate(schema.input_names().values())}
     widths = encoded_widths(space)
     matrix = np.zeros((sum(widths.values()), len(columns)), "float32")
     start = 0
     for name, width in widths.items():
         if name in space.crosses_by_name:
-            owners = [by_safe[n] for n in space.crosses_by_name[name].feature_names]
+            owners = [by_input[n] for n in space.crosses_by_name[name].feature_names]
         else:
-            owners = [by_safe[name.removesuffix(BINS_SUFFIX)]]
+            base = name
+            for suffix in DERIVED:
+                base = base.removesuffix(suffix)
+            owners = [by_input[base]]
         for owner in owners:
             matrix[start : start + width, owner] = 1.0 / len(owners)
         start += width

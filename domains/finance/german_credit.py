@@ -15,6 +15,12 @@ import pandas as pd
 
 DATA_FILE = Path(__file__).parent / "data" / "german.data"
 TARGET = "default"
+# The attributes the UCI documentation calls numerical: quantities and ordinal counts
+# (installment_rate 1-4 is a rate band), not codes to one-hot.
+NUMERIC = [
+    "duration_months", "credit_amount", "installment_rate", "residence_since", "age",
+    "existing_credits", "num_dependents",
+]  # fmt: skip
 
 COLUMNS = [
     "checking_status", "duration_months", "credit_history", "purpose", "credit_amount",

@@ -42,6 +42,13 @@ def recall_at_fpr(labels: np.ndarray, scores: np.ndarray, fpr_target: float) -> 
     return float(tpr[allowed].max()) if allowed.any() else 0.0
 
 
+def recall_at_fpr_key(fpr: float) -> str:
+    """The metrics.json key of recall at `fpr`, in snake_case: 0.01 -> recall_at_fpr_1pct,
+    0.005 -> recall_at_fpr_0_5pct."""
+    percent = f"{100 * fpr:.6f}".rstrip("0").rstrip(".")
+    return f"recall_at_fpr_{percent.replace('.', '_')}pct"
+
+
 def precision_at_k(labels: np.ndarray, scores: np.ndarray, k: int) -> float:
     top = np.argsort(-scores, kind="stable")[: min(k, len(scores))]
     return float(labels[top].mean()) if len(top) else float("nan")
@@ -79,7 +86,7 @@ def binary_metrics(
         "recall": recall,
         "gini": 2 * roc - 1,
         "ks": float(np.max(tpr_curve - fpr_curve)),
-        f"recall_at_fpr_{config.fpr:g}": recall_at_fpr(labels, p, config.fpr)
+        recall_at_fpr_key(config.fpr): recall_at_fpr(labels, p, config.fpr)
         if both
         else float("nan"),
         f"precision_at_{config.top_k}": precision_at_k(labels, p, config.top_k),

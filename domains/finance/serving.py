@@ -1,16 +1,22 @@
 """The served model: raw named columns in; probability, decision (score, reason codes) out.
 
-`serving_default` takes one named tensor per feature column (numbers as float32,
-categories as strings), batch first, which is what TF Serving builds from a row-format
-request `{"instances": [{"amount": 12.5, "merchant_category": "grocery", ...}]}`. The
+`serving_default` takes one named tensor per feature column (numbers, integer codes
+included, as float32; categories as strings), batch first, which is what TF Serving
+builds from a row-format request
+`{"instances": [{"amount": 12.5, "merchant_category": "grocery", ...}]}`. Inputs are named
+after the table's columns; a name changes only where TensorFlow requires it (a Python
+identifier: `Credit Amount` -> `Credit_Amount`), and the export's metadata
+(`assets.extra/deepfield.json`, "columns") maps every column to its input name. The
 sequence model takes each column as (batch, history), oldest first and the current
 transaction last, plus `history_length` (how many of those steps are real, counted
-from the end). Everything else happens in the graph: the FeatureSpace (its lookup
-tables tracked by the module), the Keras model, calibration, the threshold, scorecard
-points and integrated-gradients reason codes for credit.
+from the end). Everything else happens in the graph: a missing number (NaN) takes the
+training median as in `predict`, then the FeatureSpace (its lookup tables tracked by
+the module), the Keras model, calibration, the threshold, scorecard points and
+integrated-gradients reason codes for credit.
 
-`classify` takes serialized `tf.Example`s (input `inputs`) for TF Serving's classify
-API and returns `classes` and `scores` for the two outcomes.
+`classify` takes serialized `tf.Example`s (input `inputs`) whose feature keys are the
+columns' own names, for TF Serving's classify API, and returns `classes` and `scores`
+for the two outcomes.
 """
 
 from __future__ import annotations
@@ -23,7 +29,7 @@ import tensorflow as tf
 
 from domains.finance import calibration, features, reasons, scorecard
 from domains.finance.config import FinanceConfig
-from domains.finance.data import safe_name
+from domains.finance.data import HISTORY_LENGTH
 from domains.finance.scoring import Scorer
 from shared.export import ServingSpec
 from shared.run_dir import RunDir
@@ -50,10 +56,13 @@ class FinanceServingModule(tf.Module):
         self._reason_count = scorer.config.reasons.count
         self._steps = scorer.config.reasons.steps
         self._history = scorer.config.model.sequence.history if scorer.kind == "sequence" else None
-        self._numeric = [safe_name(c) for c in scorer.schema.numeric]
-        self._categorical = [safe_name(c) for c in scorer.schema.categorical]
-        self._log_numeric = [safe_name(c) for c in scorer.schema.log_numeric]
-        self._names = list(scorer.schema.features)
+        schema = scorer.schema
+        self.columns = schema.input_names()  # column -> input name
+        self._numeric = [self.columns[c] for c in schema.numeric]
+        self._categorical = [self.columns[c] for c in schema.categorical]
+        self._log_numeric = [self.columns[c] for c in schema.log_numeric]
+        self._medians = {self.columns[c]: m for c, m in schema.medians.items() if c in self.columns}
+        self._names = list(schema.features)
         matrix, _ = features.attribution_matrix(scorer.space, scorer.schema)
         self._matrix = tf.constant(matrix)
         self._baseline = (
@@ -69,22 +78,24 @@ class FinanceServingModule(tf.Module):
         specs = {n: tf.TensorSpec(shape, tf.float32, name=n) for n in self._numeric}
         specs.update({n: tf.TensorSpec(shape, tf.string, name=n) for n in self._categorical})
         if self._history is not None:
-            specs["history_length"] = tf.TensorSpec([None], tf.int32, name="history_length")
+            specs[HISTORY_LENGTH] = tf.TensorSpec([None], tf.int32, name=HISTORY_LENGTH)
         return specs
 
     # === The path ===
     def _encode(self, inputs: dict[str, tf.Tensor]) -> tf.Tensor:
         columns = {n: inputs[n] for n in self._numeric + self._categorical}
+        for name, median in self._medians.items():
+            columns[name] = tf.where(tf.math.is_nan(columns[name]), median, columns[name])
         for name in self._log_numeric:
             columns[name] = features.log_transform(columns[name], True)
         if self._history is None:
             return features.encode_tensors(self.space, columns)
         flat = {n: tf.reshape(v, [-1]) for n, v in columns.items()}
         encoded = features.encode_tensors(self.space, flat)
-        batch = tf.shape(inputs["history_length"])[0]
+        batch = tf.shape(inputs[HISTORY_LENGTH])[0]
         encoded = tf.reshape(encoded, [batch, self._history, -1])
         steps = tf.range(self._history)[None, :]
-        real = steps >= self._history - tf.cast(inputs["history_length"], tf.int32)[:, None]
+        real = steps >= self._history - tf.cast(inputs[HISTORY_LENGTH], tf.int32)[:, None]
         return encoded * tf.cast(real, tf.float32)[..., None]
 
     def _raw_score(self, x: tf.Tensor) -> tf.Tensor:
@@ -115,10 +126,13 @@ class FinanceServingModule(tf.Module):
         return outputs
 
     def classify(self, serialized: tf.Tensor) -> dict[str, tf.Tensor]:
-        spec = {n: tf.io.FixedLenFeature([], tf.float32) for n in self._numeric}
-        spec.update({n: tf.io.FixedLenFeature([], tf.string) for n in self._categorical})
+        numeric = set(self._numeric)
+        spec = {
+            column: tf.io.FixedLenFeature([], tf.float32 if name in numeric else tf.string)
+            for column, name in self.columns.items()
+        }
         parsed = tf.io.parse_example(serialized, spec)
-        probability = self.score(parsed)["probability"]
+        probability = self.score({self.columns[c]: v for c, v in parsed.items()})["probability"]
         batch = tf.shape(probability)[0]
         classes = tf.tile(tf.constant([list(self._classes)]), [batch, 1])
         return {"classes": classes, "scores": tf.stack([1.0 - probability, probability], axis=1)}
@@ -131,8 +145,8 @@ def warmup_requests(run: RunDir) -> list[dict[str, np.ndarray]]:
     for name, values in saved["columns"].items():
         dtype = np.float32 if saved["kinds"][name] == "numeric" else object
         request[name] = np.array(values, dtype=dtype)
-    if "history_length" in saved:
-        request["history_length"] = np.array(saved["history_length"], np.int32)
+    if HISTORY_LENGTH in saved:
+        request[HISTORY_LENGTH] = np.array(saved[HISTORY_LENGTH], np.int32)
     single = {k: v[:1] for k, v in request.items()}
     return [single, request]
 
@@ -166,6 +180,9 @@ def serving_spec(run: RunDir, config: FinanceConfig) -> ServingSpec:
                 n: ("numeric" if n in module._numeric else "categorical")
                 for n in module._numeric + module._categorical
             },
+            # The table's column -> its serving_default input (classify's tf.Example
+            # features keep the column names).
+            "columns": module.columns,
             "threshold": module._threshold,
             "classes": list(module._classes),
             "history": module._history,

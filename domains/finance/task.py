@@ -15,7 +15,6 @@ from domains.finance import calibration, fairness, features, metrics, monitor
 from domains.finance import data as finance_data
 from domains.finance import plots as finance_plots
 from domains.finance.config import FinanceConfig
-from domains.finance.data import safe_name
 from domains.finance.models import build_model, compile_model
 from domains.finance.reasons import reference_row
 from domains.finance.scoring import (
@@ -42,6 +41,7 @@ DOMAIN = "finance"
 # === Training ===
 def train(config: FinanceConfig, run: RunDir) -> dict[str, Any]:
     """Train the configured model into `run`, calibrate, pick the threshold, evaluate."""
+    config.check_runtime()  # before any data is read
     with runtime_scope(config.train, config.runtime):
         return _train(config, run)
 
@@ -203,8 +203,9 @@ def write_serving_examples(run: RunDir, scorer: Scorer, data, count: int = 8) ->
     positives, negatives = test[data.labels[test] == 1], test[data.labels[test] == 0]
     rows = np.r_[positives[: count // 2], negatives[: count - min(count // 2, len(positives))]]
     schema = data.schema
-    kinds = {safe_name(c): "numeric" for c in schema.numeric} | {
-        safe_name(c): "categorical" for c in schema.categorical
+    names = schema.input_names()
+    kinds = {names[c]: "numeric" for c in schema.numeric} | {
+        names[c]: "categorical" for c in schema.categorical
     }
     columns: dict[str, list] = {}
     saved: dict[str, Any] = {"kinds": kinds, "rows": rows.tolist()}
@@ -213,7 +214,7 @@ def write_serving_examples(run: RunDir, scorer: Scorer, data, count: int = 8) ->
         for column in schema.features:
             values = data.frame[column].to_numpy()
             pad = 0.0 if column in schema.numeric else ""
-            columns[safe_name(column)] = [
+            columns[names[column]] = [
                 [
                     (float(values[j]) if column in schema.numeric else str(values[j]))
                     if j >= 0
@@ -222,11 +223,11 @@ def write_serving_examples(run: RunDir, scorer: Scorer, data, count: int = 8) ->
                 ]
                 for window in index
             ]
-        saved["history_length"] = (index >= 0).sum(axis=1).tolist()
+        saved[finance_data.HISTORY_LENGTH] = (index >= 0).sum(axis=1).tolist()
     else:
         for column in schema.features:
             values = data.frame[column].to_numpy()[rows]
-            columns[safe_name(column)] = (
+            columns[names[column]] = (
                 [float(v) for v in values] if column in schema.numeric else [str(v) for v in values]
             )
     saved["columns"] = columns
@@ -439,6 +440,10 @@ def write_card(
             "target": f"{data.schema.target} (positive: {data.schema.positive})",
             "numeric features": ", ".join(data.schema.numeric) or "-",
             "categorical features": ", ".join(data.schema.categorical) or "-",
+            "integer codes (also one-hot)": ", ".join(data.schema.codes) or "-",
+            "missing values imputed": finance_data.describe_missing(data.schema, data.missing)
+            if config.data.on_missing == "impute"
+            else "none (data.on_missing=fail)",
             "protected attribute (not a feature)": data.schema.protected or "-",
             **{f"{name} rows": len(rows) for name, rows in data.splits.items()},
         },

@@ -426,4 +426,5 @@ SCHEMA = {
     "fraud_pattern": "ignore",
     TARGET: "target",
     "merchant_id": "categorical",
+    "txn_count_1h": "numeric",  # a count (0-6), not a code: no one-hot by value
 }

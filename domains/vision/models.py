@@ -15,15 +15,15 @@ def check_vision_model(name: str, task: str) -> None:
     """Raise UserError unless zoo model `name` can train on images for `task`."""
     from shared.zoo import MODELS
 
+    def fits(spec) -> bool:
+        # classify: any classifier that takes images (CNNs, image rows through an RNN or BERT).
+        if task == "generate":
+            return spec.takes("image") and spec.kind == "generative"
+        return spec.takes("image") and spec.kind.endswith("classifier")
+
     spec = model_spec(name)
-    wanted = "generative" if task == "generate" else None
-    fits = spec.vision and (spec.kind == wanted if wanted else spec.kind != "generative")
-    if not fits:
-        usable = [
-            n
-            for n in MODELS.names()
-            if model_spec(n).vision and (model_spec(n).kind == "generative") == (task == "generate")
-        ]
+    if not fits(spec):
+        usable = [n for n in MODELS.names() if fits(model_spec(n))]
         raise UserError(
             f"model {name!r} ({spec.kind}) cannot be trained by vision --task {task}; "
             f"models that can: {', '.join(usable)}"

@@ -5,6 +5,7 @@ here, after `registry`, so `MODELS` is complete however the zoo is imported.
 """
 
 from shared.zoo.registry import (
+    MODALITIES,
     MODELS,
     SPECS,
     ModelSpec,
@@ -32,6 +33,7 @@ from shared.zoo import (  # noqa: E402, F401  # isort: skip
     rnn_seq2seq,
     small_cnn,
     stylegan,
+    tabular,
     unet,
     vae,
     vgg,
@@ -41,6 +43,7 @@ from shared.zoo.gan import GAN  # noqa: E402
 
 __all__ = [
     "GAN",
+    "MODALITIES",
     "MODELS",
     "SPECS",
     "ModelSpec",

@@ -21,7 +21,11 @@ MIN_SIDE = 67
 
 
 @register_model(
-    "alexnet", kind="image_classifier", preset_input=(227, 227, 3), preset_classes=1000, vision=True
+    "alexnet",
+    kind="image_classifier",
+    preset_input=(227, 227, 3),
+    preset_classes=1000,
+    modality="image",
 )
 def alexnet(
     input_shape: tuple[int, int, int],

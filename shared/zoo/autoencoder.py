@@ -7,18 +7,11 @@ from collections.abc import Sequence
 
 import keras
 
-from shared.errors import UserError
-from shared.zoo.classifier import PREPROCESS, check_input_shape, check_int
+from shared.zoo.classifier import PREPROCESS, check_input_shape, check_int, check_int_list
 from shared.zoo.registry import register_model
 
 
-def _int_list(option: str, values: Sequence[int]) -> list[int]:
-    if isinstance(values, int | str) or not isinstance(values, Sequence) or not values:
-        raise UserError(f"option {option!r} must be a non-empty list of integers, got {values!r}")
-    return [check_int(option, v) for v in values]
-
-
-@register_model("dense_autoencoder", kind="autoencoder", preset_input=(28, 28, 1))
+@register_model("dense_autoencoder", kind="autoencoder", modality="image", preset_input=(28, 28, 1))
 def dense_autoencoder(
     input_shape: tuple[int, ...],
     num_classes: int | None,
@@ -30,7 +23,7 @@ def dense_autoencoder(
     reconstruction of the input shape (sub-models "encoder" and "decoder")."""
     # === Config ===
     input_shape = check_input_shape(input_shape)
-    hidden = _int_list("hidden", hidden)
+    hidden = check_int_list("hidden", hidden)
     code_size = check_int("code_size", code_size)
     pixels = math.prod(input_shape)
 
@@ -55,7 +48,9 @@ def dense_autoencoder(
     return keras.Model(image, decoder(encoder(image)), name="dense_autoencoder")
 
 
-@register_model("conv_autoencoder", kind="autoencoder", preset_input=(100, 100, 3))
+@register_model(
+    "conv_autoencoder", kind="autoencoder", modality="image", preset_input=(100, 100, 3)
+)
 def conv_autoencoder(
     input_shape: tuple[int, ...],
     num_classes: int | None,
@@ -67,7 +62,7 @@ def conv_autoencoder(
     transposed-conv stages back, cropped to the input size (100x100x3 -> 64-d at the preset)."""
     # === Config ===
     input_shape = check_input_shape(input_shape)
-    filters = _int_list("filters", filters)
+    filters = check_int_list("filters", filters)
     code_size = check_int("code_size", code_size)
     height, width, channels = input_shape
     sizes = [(height, width)]

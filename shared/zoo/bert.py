@@ -33,7 +33,9 @@ def _check_positions(model: str, input_shape: tuple[int, ...], max_positions: in
         )
 
 
-@register_model("bert", kind="sequence_classifier", preset_input=(128,), vision=True)
+@register_model(
+    "bert", kind="sequence_classifier", preset_input=(128,), modality=("tokens", "image")
+)
 def bert(
     input_shape: tuple[int, ...],
     num_classes: int | None,
@@ -153,7 +155,7 @@ def _preset(name: str, layers: int, hidden: int, heads: int, paper: str):
         kind="sequence_classifier",
         preset_input=(512,),
         preset_options={"head": "none"},
-        vision=True,
+        modality=("tokens", "image"),
     )
     def builder(
         input_shape: tuple[int, ...],

@@ -58,7 +58,7 @@ LOSSES.register("capsule_margin", CapsuleMarginLoss)
     kind="image_classifier",
     preset_input=(28, 28, 1),
     preset_classes=10,
-    vision=True,
+    modality="image",
     loss="capsule_margin",
 )
 def capsnet(

@@ -153,6 +153,16 @@ def check_int(option: str, value: Any, *, minimum: int = 1, choices: Sequence[in
     return value
 
 
+def check_int_list(option: str, values: Any, *, allow_empty: bool = False) -> list[int]:
+    """Return `values` (layer widths, filters) as a list of ints >= 1."""
+    if isinstance(values, int | str) or not isinstance(values, Sequence):
+        values = None
+    if values is None or not (values or allow_empty):
+        what = "a list" if allow_empty else "a non-empty list"
+        raise UserError(f"option {option!r} must be {what} of integers, got {values!r}")
+    return [check_int(option, v) for v in values]
+
+
 def check_rate(option: str, value: Any) -> float:
     """Return `value` as a float in [0, 1), the valid range of a dropout rate."""
     if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value < 1:

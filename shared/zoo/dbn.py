@@ -27,7 +27,7 @@ LOG = logging.getLogger("deepfield.zoo")
 
 
 @register_model(
-    "dbn", kind="image_classifier", preset_input=(28, 28, 1), preset_classes=10, vision=True
+    "dbn", kind="image_classifier", preset_input=(28, 28, 1), preset_classes=10, modality="image"
 )
 def dbn(
     input_shape: tuple[int, int, int],

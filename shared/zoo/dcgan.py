@@ -9,7 +9,7 @@ from shared.zoo.gan import GAN, dcgan_discriminator, upsampling_plan
 from shared.zoo.registry import register_model
 
 
-@register_model("dcgan", kind="generative", preset_input=(64, 64, 3), vision=True)
+@register_model("dcgan", kind="generative", preset_input=(64, 64, 3), modality="image")
 def dcgan(
     input_shape: tuple[int, ...],
     num_classes: int | None,

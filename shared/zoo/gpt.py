@@ -12,7 +12,7 @@ from shared.zoo.registry import register_model
 INIT = {"stddev": 0.02}
 
 
-@register_model("gpt", kind="language_model", preset_input=(128,))
+@register_model("gpt", kind="language_model", modality="tokens", preset_input=(128,))
 def gpt(
     input_shape: tuple[int, ...],
     num_classes: int | None,
@@ -79,7 +79,7 @@ def gpt(
 
 
 def _preset(name: str, layers: int, hidden: int, heads: int, paper: str):
-    @register_model(name, kind="language_model", preset_input=(1024,))
+    @register_model(name, kind="language_model", modality="tokens", preset_input=(1024,))
     def builder(
         input_shape: tuple[int, ...],
         num_classes: int | None,

@@ -19,7 +19,7 @@ MIN_SIDE = 32
 
 
 @register_model(
-    "lenet5", kind="image_classifier", preset_input=(32, 32, 1), preset_classes=10, vision=True
+    "lenet5", kind="image_classifier", preset_input=(32, 32, 1), preset_classes=10, modality="image"
 )
 def lenet5(
     input_shape: tuple[int, int, int],

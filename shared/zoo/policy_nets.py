@@ -58,7 +58,7 @@ def _head(features, num_classes: int | None, dueling: bool):
     return keras.layers.Dense(num_classes, name="outputs")(features)
 
 
-@register_model("mlp", kind="policy", preset_input=(4,), preset_classes=2)
+@register_model("mlp", kind="policy", modality="observation", preset_input=(4,), preset_classes=2)
 def mlp(
     input_shape: tuple[int, ...],
     num_classes: int | None,
@@ -93,7 +93,9 @@ def mlp(
     return keras.Model(observation, _head(x, num_classes, dueling), name="mlp")
 
 
-@register_model("nature_dqn", kind="policy", preset_input=(84, 84, 4), preset_classes=6)
+@register_model(
+    "nature_dqn", kind="policy", modality="observation", preset_input=(84, 84, 4), preset_classes=6
+)
 def nature_dqn(
     input_shape: tuple[int, int, int],
     num_classes: int | None,

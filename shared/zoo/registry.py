@@ -7,9 +7,9 @@ option names and their defaults come from the signature and cannot drift from it
 `build_model` checks only what every model shares (1 to 4 positive dims; a class
 count >= 2 when one is given); each builder checks the rank it needs, so vectors,
 token sequences, images and volumes all go through the same door. `register_model`
-also records a `ModelSpec` (what the model does and its paper input) that
-`deepfield zoo list` and the vision pipeline read; models registered with plain
-`MODELS.register` get a spec with no preset input.
+also records a `ModelSpec` (what the model does, the input modalities it takes and its
+paper input) that `deepfield zoo list` and the domains read; models registered with
+plain `MODELS.register` get a spec with no preset input and no modality.
 """
 
 from __future__ import annotations
@@ -31,12 +31,18 @@ MODELS = Registry("model")
 # Training losses by name, for models whose outputs need their own (CapsNet's margin loss).
 LOSSES = Registry("loss")
 LOSSES.register("sparse_categorical_crossentropy", keras.losses.SparseCategoricalCrossentropy)
+LOSSES.register(
+    "binary_crossentropy_from_logits", lambda: keras.losses.BinaryCrossentropy(from_logits=True)
+)
+LOSSES.register("mean_squared_error", keras.losses.MeanSquaredError)
 
-# What a model is for; the vision pipeline trains "image_classifier" models on
-# `--task classify` and "generative" ones on `--task generate`.
+# What a model is for; with its modalities this says which domain can train it (vision
+# trains classifiers that take images on `--task classify`, generative ones on
+# `--task generate`; finance the table and sequence models).
 MODEL_KINDS = (
     "image_classifier",
     "sequence_classifier",
+    "tabular_classifier",
     "language_model",
     "seq2seq",
     "autoencoder",
@@ -45,6 +51,10 @@ MODEL_KINDS = (
     "policy",
     "other",
 )
+# What a model takes in, so a domain picks the models that fit its data: images
+# (H, W, C), token ids (seq_len,), encoded table rows (features,), sequences of vectors
+# (time, features), volumes (D, H, W, C), RL observations.
+MODALITIES = ("image", "tokens", "table", "sequence", "volume", "observation")
 
 
 @dataclass(frozen=True)
@@ -56,7 +66,8 @@ class ModelSpec:
         preset_input: The paper's input shape (None: the model has no preset).
         preset_classes: The paper's class count, or None where classes do not apply.
         preset_options: Options the listing builds the model with (e.g. a paper head).
-        vision: Whether `deepfield vision train` can train it on images.
+        modalities: The `MODALITIES` it takes, the one of its preset input first (a
+            recurrent classifier reads images row by row, tokens and vector sequences).
         loss: Name in `LOSSES` of the loss a classifier trains with.
     """
 
@@ -64,8 +75,17 @@ class ModelSpec:
     preset_input: tuple[int, ...] | None = None
     preset_classes: int | None = None
     preset_options: tuple[tuple[str, Any], ...] = ()
-    vision: bool = False
+    modalities: tuple[str, ...] = ()
     loss: str = "sparse_categorical_crossentropy"
+
+    @property
+    def modality(self) -> str | None:
+        """The modality of the preset input (None for a model without a spec)."""
+        return self.modalities[0] if self.modalities else None
+
+    def takes(self, modality: str) -> bool:
+        """Whether the model takes inputs of `modality`."""
+        return modality in self.modalities
 
 
 SPECS: dict[str, ModelSpec] = {}
@@ -75,15 +95,22 @@ def register_model(
     name: str,
     *,
     kind: str,
+    modality: str | Sequence[str],
     preset_input: tuple[int, ...],
     preset_classes: int | None = None,
     preset_options: dict[str, Any] | None = None,
-    vision: bool = False,
     loss: str = "sparse_categorical_crossentropy",
 ) -> Callable[[Callable[..., keras.Model]], Callable[..., keras.Model]]:
-    """Decorator: register a builder in `MODELS` together with its `ModelSpec`."""
+    """Decorator: register a builder in `MODELS` together with its `ModelSpec`.
+
+    `modality` is one of `MODALITIES`, or several with the preset input's first.
+    """
     if kind not in MODEL_KINDS:
         raise ValueError(f"kind must be one of {MODEL_KINDS}, got {kind!r}")
+    modalities = (modality,) if isinstance(modality, str) else tuple(modality)
+    unknown = [m for m in modalities if m not in MODALITIES]
+    if not modalities or unknown:
+        raise ValueError(f"modality must be among {MODALITIES}, got {modality!r}")
 
     def add(builder: Callable[..., keras.Model]) -> Callable[..., keras.Model]:
         MODELS.register(name, builder)
@@ -92,7 +119,7 @@ def register_model(
             tuple(preset_input),
             preset_classes,
             tuple((preset_options or {}).items()),
-            vision,
+            modalities,
             loss,
         )
         return builder
@@ -204,6 +231,7 @@ def _show(value: Any) -> str:
 __all__: list[str] = [
     "LOSSES",
     "MODELS",
+    "MODALITIES",
     "MODEL_KINDS",
     "SPECS",
     "ModelSpec",

@@ -38,7 +38,7 @@ SMALL_STEM_BELOW = 64
 
 
 @register_model(
-    "resnet", kind="image_classifier", preset_input=(32, 32, 3), preset_classes=10, vision=True
+    "resnet", kind="image_classifier", preset_input=(32, 32, 3), preset_classes=10, modality="image"
 )
 def resnet(
     input_shape: tuple[int, int, int],
@@ -148,7 +148,7 @@ def resnet_backbone(
     kind="image_classifier",
     preset_input=(224, 224, 3),
     preset_classes=1000,
-    vision=True,
+    modality="image",
 )
 def resnet18(
     input_shape: tuple[int, int, int],
@@ -167,7 +167,7 @@ def resnet18(
     kind="image_classifier",
     preset_input=(224, 224, 3),
     preset_classes=1000,
-    vision=True,
+    modality="image",
 )
 def resnet34(
     input_shape: tuple[int, int, int],
@@ -186,7 +186,7 @@ def resnet34(
     kind="image_classifier",
     preset_input=(224, 224, 3),
     preset_classes=1000,
-    vision=True,
+    modality="image",
 )
 def resnet50(
     input_shape: tuple[int, int, int],

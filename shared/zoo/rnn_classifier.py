@@ -68,7 +68,11 @@ def _rnn(
 
 
 @register_model(
-    "rnn", kind="sequence_classifier", preset_input=(28, 28, 1), preset_classes=10, vision=True
+    "rnn",
+    kind="sequence_classifier",
+    preset_input=(28, 28, 1),
+    preset_classes=10,
+    modality=("image", "tokens", "sequence"),
 )
 def rnn(
     input_shape: tuple[int, ...],
@@ -106,7 +110,11 @@ def rnn(
 
 def _preset(cell: str, name: str, paper: str):
     @register_model(
-        name, kind="sequence_classifier", preset_input=(28, 28, 1), preset_classes=10, vision=True
+        name,
+        kind="sequence_classifier",
+        preset_input=(28, 28, 1),
+        preset_classes=10,
+        modality=("image", "tokens", "sequence"),
     )
     def builder(
         input_shape: tuple[int, ...],

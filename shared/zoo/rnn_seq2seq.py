@@ -9,7 +9,7 @@ from shared.zoo.classifier import check_choice, check_int, check_rank, check_rat
 from shared.zoo.registry import register_model
 
 
-@register_model("rnn_seq2seq", kind="seq2seq", preset_input=(20,))
+@register_model("rnn_seq2seq", kind="seq2seq", modality="tokens", preset_input=(20,))
 def rnn_seq2seq(
     input_shape: tuple[int, ...],
     num_classes: int | None,

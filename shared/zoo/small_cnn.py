@@ -19,7 +19,11 @@ from shared.zoo.registry import register_model
 
 
 @register_model(
-    "small_cnn", kind="image_classifier", preset_input=(8, 8, 1), preset_classes=10, vision=True
+    "small_cnn",
+    kind="image_classifier",
+    preset_input=(8, 8, 1),
+    preset_classes=10,
+    modality="image",
 )
 def small_cnn(
     input_shape: tuple[int, int, int],

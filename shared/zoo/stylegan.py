@@ -11,7 +11,7 @@ from shared.zoo.gan import GAN, dcgan_discriminator, upsampling_plan
 from shared.zoo.registry import register_model
 
 
-@register_model("stylegan", kind="generative", preset_input=(64, 64, 3), vision=True)
+@register_model("stylegan", kind="generative", preset_input=(64, 64, 3), modality="image")
 def stylegan(
     input_shape: tuple[int, ...],
     num_classes: int | None,

@@ -59,7 +59,9 @@ def _unet(
     return keras.Model(image, head(x), name=name)
 
 
-@register_model("unet", kind="segmentation", preset_input=(256, 256, 1), preset_classes=2)
+@register_model(
+    "unet", kind="segmentation", modality="image", preset_input=(256, 256, 1), preset_classes=2
+)
 def unet(
     input_shape: tuple[int, ...],
     num_classes: int | None,
@@ -76,7 +78,9 @@ def unet(
     return _unet("unet", 2, input_shape, num_classes, depth, width, batch_norm)
 
 
-@register_model("unet3d", kind="segmentation", preset_input=(64, 64, 64, 1), preset_classes=3)
+@register_model(
+    "unet3d", kind="segmentation", modality="volume", preset_input=(64, 64, 64, 1), preset_classes=3
+)
 def unet3d(
     input_shape: tuple[int, ...],
     num_classes: int | None,

@@ -8,12 +8,17 @@ from collections.abc import Sequence
 import keras
 
 from shared.blocks import VAESampling
-from shared.zoo.autoencoder import _int_list
-from shared.zoo.classifier import PREPROCESS, check_input_shape, check_int, check_positive
+from shared.zoo.classifier import (
+    PREPROCESS,
+    check_input_shape,
+    check_int,
+    check_int_list,
+    check_positive,
+)
 from shared.zoo.registry import register_model
 
 
-@register_model("vae", kind="generative", preset_input=(28, 28, 1), vision=True)
+@register_model("vae", kind="generative", preset_input=(28, 28, 1), modality="image")
 def vae(
     input_shape: tuple[int, ...],
     num_classes: int | None,
@@ -31,7 +36,7 @@ def vae(
     """
     # === Config ===
     input_shape = check_input_shape(input_shape)
-    hidden = _int_list("hidden", hidden)
+    hidden = check_int_list("hidden", hidden)
     latent_dim = check_int("latent_dim", latent_dim)
     beta = check_positive("beta", beta)
     pixels = math.prod(input_shape)

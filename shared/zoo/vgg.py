@@ -31,7 +31,7 @@ MIN_SIDE = 32  # five 2x2 pools
 
 
 @register_model(
-    "vgg", kind="image_classifier", preset_input=(32, 32, 3), preset_classes=10, vision=True
+    "vgg", kind="image_classifier", preset_input=(32, 32, 3), preset_classes=10, modality="image"
 )
 def vgg(
     input_shape: tuple[int, int, int],
@@ -94,7 +94,11 @@ def vgg(
 
 
 @register_model(
-    "vgg16", kind="image_classifier", preset_input=(224, 224, 3), preset_classes=1000, vision=True
+    "vgg16",
+    kind="image_classifier",
+    preset_input=(224, 224, 3),
+    preset_classes=1000,
+    modality="image",
 )
 def vgg16(
     input_shape: tuple[int, int, int],
