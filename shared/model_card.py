@@ -21,6 +21,21 @@ def environment_rows(run: RunDir) -> dict[str, Any]:
     return rows or {"recorded": "no"}
 
 
+def training_rows(train: Any, runtime: Any, **extra: Any) -> dict[str, Any]:
+    """The training section every Keras-fit domain shares (TrainConfig, RuntimeConfig)."""
+    return {
+        "epochs": train.epochs,
+        "batch size": train.batch_size,
+        "optimizer": train.optimizer,
+        "learning rate": train.learning_rate,
+        "schedule": train.lr_schedule,
+        "precision": train.precision,
+        "strategy": runtime.strategy,
+        "seed": runtime.seed,
+        **extra,
+    }
+
+
 def write_model_card(
     run: RunDir,
     *,
@@ -58,7 +73,7 @@ def write_model_card(
 {table(training)}
 
 ## Evaluation
-{table(metrics)}
+{table({k: v for k, v in metrics.items() if k not in ("task", "domain")})}
 
 ## Plots
 {plots}

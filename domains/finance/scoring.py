@@ -22,6 +22,7 @@ import shared.blocks  # noqa: F401 - registers RecurrentStack for loading sequen
 from domains.finance import calibration, features, reasons, scorecard
 from domains.finance.config import FinanceConfig
 from domains.finance.data import Schema, clean_frame, time_order
+from shared import model_io
 from shared.run_dir import RunDir
 
 ARTIFACT = "finance.json"
@@ -96,7 +97,7 @@ class Scorer:
     def load(cls, run: RunDir, config: FinanceConfig) -> Scorer:
         schema = Schema.from_json(json.loads((run.path / SCHEMA).read_text()))
         space = features.load_feature_space(run.path / FEATURE_SPACE)
-        model = keras.models.load_model(run.model_path, safe_mode=True, compile=False)
+        model = model_io.load_model(run.model_path)
         artifact = json.loads((run.path / ARTIFACT).read_text())
         return cls(config, schema, space, model, artifact)
 

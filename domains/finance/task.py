@@ -27,7 +27,7 @@ from domains.finance.scoring import (
     history_index,
 )
 from domains.finance.serving import EXAMPLES
-from shared import plots
+from shared import model_io, plots
 from shared.distribute import select_strategy
 from shared.errors import UserError
 from shared.model_card import write_model_card
@@ -107,9 +107,11 @@ def _train(config: FinanceConfig, run: RunDir) -> dict[str, Any]:
             "the autoencoder's reconstruction error needs calibration.method platt or isotonic"
         )
     data = finance_data.load(config)
-    write_json(
-        run.splits_path,
-        {name: len(rows) for name, rows in data.splits.items()} | {"source": data.spec},
+    run.write_splits(
+        data.spec,
+        {name: len(rows) for name, rows in data.splits.items()},
+        seed=config.runtime.seed,
+        method=config.data.split,
     )
     train_frame = data.frame.iloc[data.splits["train"]]
     if config.model.log_skewed:
@@ -140,22 +142,8 @@ def _train(config: FinanceConfig, run: RunDir) -> dict[str, Any]:
     with strategy.scope():
         compile_model(model, make_optimizer(config.train, steps), config)
     fit(model, train_ds, val_ds, run=run, train=config.train)
-    save_model(model, run.model_path)
+    model_io.save_model(model, run.model_path)
     return _finish(config, run, data, scorer, inputs)
-
-
-def save_model(model, path: Path) -> None:
-    """Save beside the target, then rename, so model.keras is whole or absent."""
-    import os
-    import tempfile
-
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".keras")
-    os.close(fd)
-    try:
-        model.save(tmp)
-        os.replace(tmp, path)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
 
 
 def _finish(

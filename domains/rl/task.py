@@ -183,7 +183,7 @@ def write_card(config: RLConfig, run: RunDir, spec, model, metrics, loop) -> Non
             "env steps/s": round(loop.steps_per_second, 1),
             **{k: v for k, v in hp.model_dump().items() if not isinstance(v, dict)},
         },
-        metrics={k: v for k, v in metrics.items() if k not in ("task", "domain")},
+        metrics=metrics,
         intended_use="Acting in the same environment (same id, version and wrappers) it "
         "was trained in; a baseline to compare other agents against.",
         limitations=limitations,

@@ -25,7 +25,7 @@ from domains.vision.config import VisionConfig
 from domains.vision.models import check_vision_model
 from shared import model_io, plots
 from shared.data import ImageData, describe
-from shared.model_card import write_model_card
+from shared.model_card import training_rows, write_model_card
 from shared.run_dir import RunDir
 from shared.training.trainer import fit, history_rows, make_optimizer, runtime_scope
 from shared.zoo import GAN, build_model
@@ -263,14 +263,8 @@ def write_card(config: VisionConfig, run: RunDir, data: ImageData, model, metric
             "options": json.dumps(config.model.options()) or "{}",
             "parameters": f"{model.count_params():,}",
         },
-        training={
-            "epochs": config.train.epochs,
-            "batch size": config.train.batch_size,
-            "optimizer": config.train.optimizer,
-            "learning rate": config.train.learning_rate,
-            "seed": config.runtime.seed,
-        },
-        metrics={k: v for k, v in metrics.items() if k not in ("task", "domain")},
+        training=training_rows(config.train, config.runtime),
+        metrics=metrics,
         intended_use="Sampling images like those of the training source, for demos, data "
         "augmentation experiments and teaching.",
         limitations=[

@@ -5,6 +5,7 @@ from __future__ import annotations
 import keras
 
 from domains.vision.config import VisionConfig
+from shared import model_io
 from shared.data import ImageData
 from shared.errors import UserError
 from shared.run_dir import RunDir
@@ -66,7 +67,7 @@ def pretrain(model: keras.Model, data: ImageData, seed: int) -> list[float]:
 def load_backbone_from(source: str, model: keras.Model) -> RunDir:
     """Copy a trained run's backbone weights into `model` (same architecture needed)."""
     run = RunDir.open(source)
-    trained = keras.models.load_model(run.model_path, safe_mode=True, compile=False)
+    trained = model_io.load_model(run.model_path)
     try:
         donor = trained.get_layer("backbone")
     except ValueError:

@@ -25,7 +25,7 @@ from shared import model_io, plots
 from shared.data import ImageData, build_augmentation, describe, image_dataset
 from shared.distribute import is_chief, select_strategy
 from shared.errors import UserError
-from shared.model_card import write_model_card
+from shared.model_card import training_rows, write_model_card
 from shared.run_dir import RunDir
 from shared.training.trainer import (
     completed_epochs,
@@ -156,17 +156,8 @@ def write_card(config: VisionConfig, run: RunDir, data: ImageData, model, metric
             "parameters": f"{model.count_params():,}",
             "initialised from": config.transfer.init_from or "random",
         },
-        training={
-            "epochs": config.train.epochs,
-            "batch size": config.train.batch_size,
-            "optimizer": config.train.optimizer,
-            "learning rate": config.train.learning_rate,
-            "schedule": config.train.lr_schedule,
-            "precision": config.train.precision,
-            "strategy": config.runtime.strategy,
-            "seed": config.runtime.seed,
-        },
-        metrics={k: v for k, v in metrics.items() if k not in ("task", "domain")},
+        training=training_rows(config.train, config.runtime),
+        metrics=metrics,
         intended_use="Classifying images like those of the training source, at the same "
         "resolution and colour mode. Inputs are resized to the training image shape.",
         limitations=[

@@ -88,7 +88,7 @@ def test_fraud_mlp_finds_the_generated_patterns(fraud_run):
     assert 0 < metrics["threshold"] < 1
     assert metrics["recall_card_testing"] > 0.5
     split = json.loads((fraud_run.path / "data_splits.json").read_text())
-    assert split["train"] > split["validation"] > 0
+    assert split["splits"]["train"]["size"] > split["splits"]["validation"]["size"] > 0
 
 
 def test_sequence_model_trains_on_customer_histories(sequence_run):
