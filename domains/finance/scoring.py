@@ -21,13 +21,13 @@ import tensorflow as tf
 import shared.blocks  # noqa: F401 - registers RecurrentStack for loading sequence models
 from domains.finance import calibration, features, reasons, scorecard
 from domains.finance.config import FinanceConfig
-from domains.finance.data import Schema, clean_frame, time_order
+from domains.finance.data import HISTORY_LENGTH, Schema, clean_frame, time_order
 from shared import model_io
+from shared.input_contract import InputContract, InputSpec
 from shared.run_dir import RunDir
 
 ARTIFACT = "finance.json"
 FEATURE_SPACE = "feature_space.keras"
-SCHEMA = "schema.json"
 MONITOR_REFERENCE = "monitor_reference.json"
 
 
@@ -95,7 +95,7 @@ class Scorer:
 
     @classmethod
     def load(cls, run: RunDir, config: FinanceConfig) -> Scorer:
-        schema = Schema.from_json(json.loads((run.path / SCHEMA).read_text()))
+        schema = read_schema(run)
         space = features.load_feature_space(run.path / FEATURE_SPACE)
         model = model_io.load_model(run.model_path)
         artifact = json.loads((run.path / ARTIFACT).read_text())
@@ -200,3 +200,33 @@ class Scorer:
                 items.append(item)
             out.append(items)
         return out
+
+
+# === The input contract ===
+def write_input_contract(run: RunDir, config: FinanceConfig, schema: Schema) -> None:
+    """inputs.json: one raw input per feature column (named as served), and the schema."""
+    names = schema.input_names()
+    history = [config.model.sequence.history] if config.model.name == "sequence" else []
+    inputs = [
+        InputSpec(names[c], "float32", history, f"column {c!r} (number; empty -> median)")
+        for c in schema.numeric
+    ] + [
+        InputSpec(names[c], "string", history, f"column {c!r} (category)")
+        for c in schema.categorical
+    ]
+    if history:
+        inputs.append(InputSpec(HISTORY_LENGTH, "int32", [], "real rows in each history"))
+    negative = "approve" if config.task == "credit" else "legitimate"
+    positive = "decline" if config.task == "credit" else "fraud"
+    InputContract(
+        "finance",
+        config.task,
+        inputs,
+        classes=[negative, positive],
+        details={"schema": schema.to_json(), "columns": names},
+    ).write(run)
+
+
+def read_schema(run: RunDir) -> Schema:
+    """The table schema a run was trained with, from its input contract."""
+    return Schema.from_json(InputContract.read(run).details["schema"])

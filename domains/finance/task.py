@@ -21,10 +21,10 @@ from domains.finance.scoring import (
     ARTIFACT,
     FEATURE_SPACE,
     MONITOR_REFERENCE,
-    SCHEMA,
     HistoryWindows,
     Scorer,
     history_index,
+    write_input_contract,
 )
 from domains.finance.serving import EXAMPLES
 from shared import model_io, plots
@@ -117,7 +117,7 @@ def _train(config: FinanceConfig, run: RunDir) -> dict[str, Any]:
     if config.model.log_skewed:
         data.schema.log_numeric = features.skewed_columns(train_frame, data.schema)
         LOG.info("log(1 + x) before normalising: %s", ", ".join(data.schema.log_numeric) or "none")
-    write_json(run.path / SCHEMA, data.schema.to_json())
+    write_input_contract(run, config, data.schema)
     space = features.build_feature_space(data.schema, train_frame, config.model)
     features.save_feature_space(space, run.path / FEATURE_SPACE)
     encoded = features.encode(space, data.frame, data.schema)

@@ -12,7 +12,7 @@ from tests.domains.finance.conftest import SMALL_STREAM  # noqa: F401 - document
 def test_credit_run_writes_the_run_directory(credit_run):
     files = {p.name for p in credit_run.path.iterdir()}
     assert {"config.yaml", "metrics.json", "history.csv", "model.keras", "MODEL_CARD.md", "feature_space.keras",
-            "schema.json", "finance.json", "monitor_reference.json", "fairness.json"} <= files  # fmt: skip
+            "inputs.json", "data_splits.json", "finance.json", "monitor_reference.json", "fairness.json"} <= files  # fmt: skip
     plots = {p.name for p in credit_run.plots}
     assert {
         "pr_roc_curves.png",
@@ -36,8 +36,13 @@ def test_credit_run_writes_the_run_directory(credit_run):
         "roc_auc_sex_male",
         "roc_auc_sex_female",
     } <= set(metrics)
-    schema = json.loads((credit_run.path / "schema.json").read_text())
+    contract = json.loads((credit_run.path / "inputs.json").read_text())
+    schema = contract["details"]["schema"]
     assert "sex" not in schema["categorical"]  # the protected attribute is not a feature
+    assert contract["classes"] == ["approve", "decline"]
+    served = {item["name"]: item["dtype"] for item in contract["inputs"]}
+    assert served["duration_months"] == "float32" and served["purpose"] == "string"
+    assert len(served) == len(schema["numeric"]) + len(schema["categorical"])
 
 
 def _applicant(**changes):

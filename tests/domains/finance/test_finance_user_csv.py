@@ -81,7 +81,7 @@ def test_users_credit_csv_trains_with_codes_gaps_and_the_named_fairness_attribut
         assert key in descriptive or value is None or isinstance(value, int | float), key
     assert "recall_at_fpr_1pct" in metrics
     assert {"approval_rate_sex_1", "approval_rate_sex_2", "fairness_tpr_diff"} <= set(metrics)
-    schema = json.loads((run.path / "schema.json").read_text())
+    schema = json.loads((run.path / "inputs.json").read_text())["details"]["schema"]
     assert schema["protected"] == "sex" and "sex" not in schema["numeric"]
     assert {"installment_rate", "residence_since"} <= set(schema["codes"])
     assert "Credit Amount" in schema["numeric"] and "Credit Amount" in schema["medians"]
