@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: demo test bench lint format install clean
+.PHONY: demo test test-all test-large bench lint format install clean
 
 install: $(STAMP)
 
@@ -20,6 +20,14 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest tests
+
+# Everything, the `large` tests included (paper-size builds, long end-to-end runs).
+test-all: $(STAMP)
+	$(BIN)/python -m pytest tests -m "large or not large"
+
+# Only the `large` tests: what `make test` leaves out.
+test-large: $(STAMP)
+	$(BIN)/python -m pytest tests -m large
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks.run_all

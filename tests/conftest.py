@@ -36,3 +36,59 @@ def cli(capsys):
         return code, out, err
 
     return call
+
+
+@pytest.fixture(scope="session")
+def trained_run(tmp_path_factory):
+    """`trained_run(domain, config, overrides, task=, data=)`: a finished Run, trained
+    once per session for each distinct setting and shared by every test that asks.
+
+    The harness (tests/harness) and the per-domain tests ask with the same tiny
+    settings (tests/harness/tiny.py), so one run serves both.
+    """
+    import pipelines
+
+    runs = {}
+
+    def train(domain, config=None, overrides=(), *, task=None, data=None):
+        key = (domain, config, tuple(overrides), task, data)
+        if key not in runs:
+            path = tmp_path_factory.mktemp(f"{domain}-{config or task or 'run'}") / "run"
+            api = getattr(pipelines, domain)
+            runs[key] = api.train(
+                config=config, data=data, overrides=list(overrides), run_dir=path, task=task
+            )
+        return runs[key]
+
+    return train
+
+
+@pytest.fixture(scope="session")
+def domain_run(trained_run):
+    """`domain_run(name)`: the registered domain's tiny run (tests/harness/tiny.py)."""
+    from tests.harness.tiny import tiny
+
+    def get(name):
+        settings = tiny(name)
+        return trained_run(
+            name, settings.config, settings.overrides, task=settings.task, data=settings.data
+        )
+
+    return get
+
+
+@pytest.fixture(scope="session")
+def exported_run(domain_run, tmp_path_factory):
+    """`exported_run(name)`: (ExportResult, root) of the domain's tiny run, exported once
+    per session under the domain's default name (the harness and vision's export tests)."""
+    import pipelines
+
+    done = {}
+
+    def export(name):
+        if name not in done:
+            root = tmp_path_factory.mktemp(f"{name}-serving")
+            done[name] = (getattr(pipelines, name).export(domain_run(name), to=root), root)
+        return done[name]
+
+    return export

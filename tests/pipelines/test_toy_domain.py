@@ -10,6 +10,7 @@ import os
 import subprocess
 import sys
 import textwrap
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -44,16 +45,27 @@ def test_cli_lists_and_trains_the_toy_domain(toy_run):
 
 def test_cli_evaluate_predict_extra_verb_and_export(toy_run, tmp_path):
     path, _ = toy_run
-    evaluated = toy_cli("toy", "evaluate", "--run", str(path), "--out", str(tmp_path / "m.json"))
+    # Four independent processes on one finished run: started side by side (two cores).
+    with ThreadPoolExecutor(4) as pool:
+        evaluating, predicting, doubling, exporting = [
+            pool.submit(toy_cli, *args)
+            for args in (
+                ("toy", "evaluate", "--run", str(path), "--out", str(tmp_path / "m.json")),
+                ("toy", "predict", "--run", str(path), "--", "1.5", "-1"),
+                ("toy", "double", "--run", str(path), "--x", "1"),
+                ("toy", "export", "--run", str(path), "--to", str(tmp_path / "serving")),
+            )
+        ]
+    evaluated = evaluating.result()
     assert evaluated.returncode == 0, evaluated.stderr
     assert json.loads((tmp_path / "m.json").read_text())["loss"] < 0.01
-    predicted = toy_cli("toy", "predict", "--run", str(path), "--", "1.5", "-1")
+    predicted = predicting.result()
     assert predicted.returncode == 0, predicted.stderr
     ys = [json.loads(line)["y"] for line in predicted.stdout.splitlines()]
     assert ys == pytest.approx([4.0, -1.0], abs=0.1)
-    doubled = toy_cli("toy", "double", "--run", str(path), "--x", "1")
+    doubled = doubling.result()
     assert json.loads(doubled.stdout)["double"] == pytest.approx(6.0, abs=0.2)
-    exported = toy_cli("toy", "export", "--run", str(path), "--to", str(tmp_path / "serving"))
+    exported = exporting.result()
     assert exported.returncode == 0, exported.stderr
     summary = json.loads(exported.stdout)
     assert summary["name"] == "toy_regress" and summary["verify_checked"] is True

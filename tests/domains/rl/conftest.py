@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from domains.rl.envs import CorridorEnv
+from tests.harness.tiny import TINY
 
 # Set by a test to make FlakyCorridor raise once this many steps have been taken in the
 # process (None: never). Module-level so the CLI, run in this process, sees it.
@@ -41,13 +42,11 @@ if "test/FlakyCorridor-v0" not in gym.registry:
     gym.register("test/FlakyCorridor-v0", entry_point=FlakyCorridor, max_episode_steps=50)
     gym.register("test/DictObs-v0", entry_point=DictObservationEnv, max_episode_steps=10)
 
-# A few thousand steps of PPO on the corridor: learns the optimum (0.94) in seconds.
-FAST = ["agent.total_steps=2048", "train.eval_interval=1024", "evaluate.episodes=10"]
+# A few thousand steps of PPO on the corridor: learns the optimum (0.94) in seconds. The
+# shared harness's rl run (tests/harness/tiny.py), so the session trains it once for both.
+FAST = list(TINY["rl"].overrides)
 
 
 @pytest.fixture(scope="session")
-def corridor_run(tmp_path_factory):
-    from pipelines import rl
-
-    path = tmp_path_factory.mktemp("runs") / "corridor"
-    return rl.train(config="corridor", overrides=FAST, run_dir=path)
+def corridor_run(domain_run):
+    return domain_run("rl")

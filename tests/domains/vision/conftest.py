@@ -2,20 +2,15 @@
 
 import pytest
 
-# Two quick epochs of a narrow CNN: enough to beat chance clearly, fast on 2 cores.
-FAST_OVERRIDES = [
-    "train.epochs=2",
-    "train.batch_size=64",
-    "train.learning_rate=0.01",
-    "train.warmup_epochs=0",
-    "model.filters=[8, 16]",
-]
+from tests.harness.tiny import TINY
+
+# Two quick epochs of a narrow CNN: enough to beat chance clearly, fast on 2 cores. The
+# same settings as the shared harness's vision run (tests/harness/tiny.py), so the
+# session trains it once for both.
+FAST_OVERRIDES = list(TINY["vision"].overrides)
 FAST = [arg for item in FAST_OVERRIDES for arg in ("--set", item)]
 
 
 @pytest.fixture(scope="session")
-def digits_run(tmp_path_factory):
-    from pipelines import vision
-
-    path = tmp_path_factory.mktemp("runs") / "digits"
-    return vision.train(config="digits", overrides=FAST_OVERRIDES, run_dir=path)
+def digits_run(domain_run):
+    return domain_run("vision")

@@ -14,13 +14,15 @@ import pytest
 from shared.errors import UserError
 from tests.conftest import REPO
 
+# The export of the shared digits run that the domain harness (tests/harness) also
+# checks: one export per session, under vision's default name.
+NAME = "vision_classify"
+
 
 @pytest.fixture(scope="module")
-def exported(digits_run, tmp_path_factory):
-    from pipelines import vision
-
-    root = tmp_path_factory.mktemp("export") / "models"
-    result = vision.export(digits_run, to=root, name="digits")
+def exported(digits_run, exported_run):
+    result, root = exported_run("vision")
+    assert result.name == NAME
     return digits_run, root, result
 
 
@@ -41,11 +43,11 @@ def test_layout_models_config_and_warmup(exported):
     from shared.export.saved_model import read_warmup_requests
 
     _, root, result = exported
-    assert result.version == 1 and result.path == root / "digits" / "1"
+    assert result.version == 1 and result.path == root / NAME / "1"
     assert (result.path / "saved_model.pb").is_file()
     assert (result.path / "variables").is_dir()
     config = (root / "models.config").read_text()
-    assert 'name: "digits"' in config and 'base_path: "/models/digits"' in config
+    assert f'name: "{NAME}"' in config and f'base_path: "/models/{NAME}"' in config
     assert 'model_platform: "tensorflow"' in config
     requests = read_warmup_requests(result.path / "assets.extra" / "tf_serving_warmup_requests")
     assert 1 < len(requests) <= 1000
@@ -118,14 +120,14 @@ def test_predict_and_evaluate_from_export_match_the_run(exported, digit_png, cli
     from pipelines import vision
 
     run, root, result = exported
-    from_export = vision.predict_exported(root / "digits", [str(digit_png)])[0]
+    from_export = vision.predict_exported(root / NAME, [str(digit_png)])[0]
     from_run = vision.predict(run, [str(digit_png)])[0]
     assert from_export["label"] == from_run["label"]
     assert abs(from_export["probability"] - from_run["probability"]) < 1e-4
     assert from_export["model"] == str(result.path)
-    code, out, _ = cli("vision", "evaluate", "--model", str(root / "digits"))
+    code, out, _ = cli("vision", "evaluate", "--model", str(root / NAME))
     assert code == 0, out
-    metrics = vision.evaluate_exported(root / "digits" / "1")
+    metrics = vision.evaluate_exported(root / NAME / "1")
     assert metrics["num_examples"] == run.metrics["num_examples"]
     # uint8 rounding of the pixels is the only difference from the run's own evaluation
     assert abs(metrics["accuracy"] - run.metrics["accuracy"]) <= 0.01
@@ -161,18 +163,18 @@ def test_rest_and_grpc_requests_match_the_signature(exported, digit_png):
 def test_next_version_existing_version_and_overwrite(exported, cli):
     run, root, _ = exported
     code, out, err = cli("vision", "export", "--run", str(run.path), "--to", str(root),
-                         "--name", "digits")  # fmt: skip
+                         "--name", NAME)  # fmt: skip
     assert code == 0, err
     assert json.loads(out.strip().splitlines()[-1])["version"] == 2
     code, _, err = cli("vision", "export", "--run", str(run.path), "--to", str(root),
-                       "--name", "digits", "--version", "1")  # fmt: skip
+                       "--name", NAME, "--version", "1")  # fmt: skip
     assert code == 2 and "already exists" in err and "--overwrite" in err
-    before = (root / "digits" / "1" / "saved_model.pb").stat().st_mtime_ns
+    before = (root / NAME / "1" / "saved_model.pb").stat().st_mtime_ns
     code, _, err = cli("vision", "export", "--run", str(run.path), "--to", str(root),
-                       "--name", "digits", "--version", "1", "--overwrite")  # fmt: skip
+                       "--name", NAME, "--version", "1", "--overwrite")  # fmt: skip
     assert code == 0, err
-    assert (root / "digits" / "1" / "saved_model.pb").stat().st_mtime_ns != before
-    assert sorted(p.name for p in (root / "digits").iterdir()) == ["1", "2"]
+    assert (root / NAME / "1" / "saved_model.pb").stat().st_mtime_ns != before
+    assert sorted(p.name for p in (root / NAME).iterdir()) == ["1", "2"]
 
 
 def test_bad_targets_are_refused_cleanly(digits_run, tmp_path, cli, monkeypatch):

@@ -1,19 +1,14 @@
-"""Vision end to end: the run directory contract, resume after a kill, transfer."""
+"""Vision end to end: the run directory contract, transfer. (Resume after a kill: the
+shared harness, tests/harness/test_domain_contract.py.)"""
 
 import json
-import os
-import signal
-import subprocess
-import sys
-import time
 
 import keras
 import numpy as np
 import pytest
 import yaml
 
-from tests.conftest import REPO
-from tests.domains.vision.conftest import FAST, FAST_OVERRIDES
+from tests.domains.vision.conftest import FAST_OVERRIDES
 
 REQUIRED_METRICS = {"loss", "accuracy", "f1", "split", "num_examples", "task", "domain"}
 
@@ -94,54 +89,6 @@ def test_a_different_config_in_the_same_run_dir_is_refused(digits_run, cli):
     )
     assert code == 2
     assert err.startswith("error:") and "different config" in err and "train.epochs" in err
-
-
-def test_killed_training_resumes_from_last_epoch(tmp_path, cli):
-    """SIGKILL mid-training leaves a resumable run; the same command finishes it."""
-    run_dir = tmp_path / "killed"
-    command = [
-        sys.executable,
-        "-m",
-        "pipelines.cli",
-        "vision",
-        "train",
-        "--config",
-        "digits",
-        "--run-dir",
-        str(run_dir),
-        *FAST,
-        "--set",
-        "train.epochs=12",
-    ]
-    process = subprocess.Popen(
-        command,
-        cwd=REPO,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    meta = run_dir / "checkpoints" / "training_metadata.json"
-    deadline = time.time() + 240
-    while time.time() < deadline and process.poll() is None:
-        if meta.is_file() and json.loads(meta.read_text() or "{}").get("epoch", 0) >= 1:
-            os.killpg(process.pid, signal.SIGKILL)
-            break
-        time.sleep(0.05)
-    process.wait(timeout=30)
-    assert process.returncode == -signal.SIGKILL, "training finished before it could be killed"
-    status = json.loads((run_dir / "status.json").read_text())
-    assert status["state"] == "running" and not (run_dir / "model.keras").exists()
-    done = json.loads(meta.read_text())["epoch"]
-    assert 1 <= done < 12
-    code, _, err = cli("vision", "evaluate", "--run", str(run_dir))
-    assert code == 2 and "not complete" in err
-
-    finished = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=600)
-    assert finished.returncode == 0, finished.stderr[-2000:]
-    assert f"resuming {run_dir} after epoch {done}" in (run_dir / "log.txt").read_text()
-    rows = (run_dir / "history.csv").read_text().strip().splitlines()[1:]
-    assert [int(r.split(",")[0]) for r in rows] == list(range(12))
-    assert json.loads((run_dir / "status.json").read_text())["state"] == "complete"
 
 
 def test_transfer_learning_freezes_then_fine_tunes(digits_run, tmp_path):
