@@ -29,9 +29,14 @@ class FinanceDataConfig(ConfigModel):
     )
     target: str | None = Field(None, description="the label column (csv)")
     positive: str | None = Field(None, description="the target value meaning fraud/default")
-    columns: dict[str, ColumnKind] = Field(
-        default_factory=dict, description="declared schema: column -> kind, overriding inference"
+    columns: dict[str, ColumnKind] | list[str] = Field(
+        default_factory=dict,
+        description="column -> kind (declared schema, overriding inference), or with "
+        "data.header=false the list of column names",
     )
+    delimiter: str | None = Field(None, description="force the separator (default: sniffed)")
+    header: bool = Field(True, description="false: the file has no header row (give data.columns)")
+    encoding: str | None = Field(None, description="force the encoding (default: detected)")
     exclude: list[str] = Field(default_factory=list, description="columns never used as features")
     split: Literal["auto", "time", "random"] = Field(
         "auto", description="auto: by time when a time column exists, else stratified random"

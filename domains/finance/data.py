@@ -89,6 +89,7 @@ class TableData:
     schema: Schema
     splits: dict[str, np.ndarray]  # split -> row positions
     missing: dict[str, int] = field(default_factory=dict)  # feature column -> missing values
+    split_report: dict[str, Any] = field(default_factory=dict)  # how the splits were made
 
 
 def safe_name(column: str) -> str:
@@ -263,8 +264,9 @@ def infer_schema(
 ) -> Schema:
     """Kinds for every column: declared ones first, then inferred; checks the target."""
     data = config.data
-    kinds = {**declared, **data.columns}
-    for name in data.columns:
+    overrides = data.columns if isinstance(data.columns, dict) else {}
+    kinds = {**declared, **overrides}
+    for name in overrides:
         if name not in frame.columns:
             raise UserError(
                 f"data.columns names {name!r}, which is not a column ({', '.join(map(str, frame.columns))})"
@@ -480,11 +482,13 @@ def split_rows(
     *,
     groups: np.ndarray | None = None,
     keys: np.ndarray | None = None,
+    report: dict | None = None,
 ) -> tuple[dict[str, np.ndarray], str]:
     """train/validation/test row positions: by time (past -> future) or stratified random.
 
     The random split is the shared seeded splitter: stratified by label, `groups` (e.g.
-    customers) never straddling splits, rows with equal `keys` kept in one split.
+    customers) never straddling splits, rows with equal `keys` kept in one split. What
+    the splitter found (class counts, groups, duplicates) goes into `report` when given.
     """
     n = len(labels)
     how = data.split
@@ -506,12 +510,14 @@ def split_rows(
             "test": ranked[n - n_test :],
         }
     else:
-        splits, report = split_indices(
+        splits, found = split_indices(
             n, {"validation": n_val, "test": n_test}, seed, labels=labels, groups=groups, keys=keys
         )
-        LOG.info("stratified random split (seed %d): %s", seed, report["class_counts"])
-        if report.get("duplicates", {}).get("rows"):
-            LOG.info("duplicate rows kept in one split: %s", report["duplicates"])
+        LOG.info("stratified random split (seed %d): %s", seed, found["class_counts"])
+        if found.get("duplicates", {}).get("rows"):
+            LOG.warning("duplicate rows kept in one split: %s", found["duplicates"])
+        if report is not None:
+            report.update(found)
     for name, rows in splits.items():
         if len(np.unique(labels[rows])) < 2:
             raise UserError(
@@ -539,7 +545,20 @@ def load(config: FinanceConfig) -> TableData:
     schema = infer_schema(raw, config, declared, default_target)
     labels = (raw[schema.target].astype(str) == schema.positive).to_numpy().astype("int64")
     order = time_order(raw[schema.time]) if schema.time else None
-    splits, how = split_rows(labels, order, config.data, config.runtime.seed)
+    # Rows of one customer never straddle a random split; exact duplicate rows are kept
+    # in one split and counted (a leak the anchors' splitters do not look for).
+    groups = raw[schema.group].astype(str).to_numpy() if schema.group else None
+    keys = pd.util.hash_pandas_object(raw[[*schema.features, schema.target]], index=False)
+    split_report: dict = {}
+    splits, how = split_rows(
+        labels,
+        order,
+        config.data,
+        config.runtime.seed,
+        groups=groups,
+        keys=keys.to_numpy(),
+        report=split_report,
+    )
     if config.data.on_missing == "impute":
         train = raw.iloc[splits["train"]]
         for name in schema.numeric:
@@ -547,7 +566,15 @@ def load(config: FinanceConfig) -> TableData:
             schema.medians[name] = float(column.median()) if column.notna().any() else 0.0
     frame = clean_frame(raw, schema, on_missing=config.data.on_missing)
     missing = missing_counts(raw, schema.features)
-    data = TableData(source, frame.reset_index(drop=True), labels, schema, splits, missing)
+    data = TableData(
+        source,
+        frame.reset_index(drop=True),
+        labels,
+        schema,
+        splits,
+        missing,
+        {"method": how, **split_report},
+    )
     LOG.info(
         "data %s (%s split):\n%s", source, how, describe_schema(schema, frame, labels, missing)
     )

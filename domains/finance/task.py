@@ -28,6 +28,7 @@ from domains.finance.scoring import (
 )
 from domains.finance.serving import EXAMPLES
 from shared import model_io, plots
+from shared.data.table import read_table, table_options
 from shared.distribute import select_strategy
 from shared.errors import UserError
 from shared.model_card import write_model_card
@@ -107,11 +108,17 @@ def _train(config: FinanceConfig, run: RunDir) -> dict[str, Any]:
             "the autoencoder's reconstruction error needs calibration.method platt or isotonic"
         )
     data = finance_data.load(config)
+    report = data.split_report
+    counts = report.get("class_counts", {})
     run.write_splits(
         data.spec,
-        {name: len(rows) for name, rows in data.splits.items()},
+        {
+            name: {"size": len(rows), **({"class_counts": counts[name]} if name in counts else {})}
+            for name, rows in data.splits.items()
+        },
         seed=config.runtime.seed,
-        method=config.data.split,
+        method=report.get("method", config.data.split),
+        **{k: report[k] for k in ("stratified", "grouped", "groups", "duplicates") if k in report},
     )
     train_frame = data.frame.iloc[data.splits["train"]]
     if config.model.log_skewed:
@@ -306,7 +313,7 @@ def evaluate(
             )
             frame, labels, rows = data.frame, data.labels, data.splits[split]
         else:
-            raw = finance_data.read_csv(Path(source.partition(":")[2]))
+            raw = read_table(source, **table_options(config.data))[0]
             frame = scorer.clean(raw, require_target=True)
             labels = (
                 (raw[scorer.schema.target].astype(str) == scorer.schema.positive)
@@ -397,7 +404,7 @@ def monitor_data(
         )
         raw = data.frame
     else:
-        raw = finance_data.read_csv(Path(value))
+        raw = read_table(source, **table_options(config.data))[0]
     scorer = Scorer.load(run, config)
     frame, scored = score_table(scorer, raw, with_reasons=False)
     reference = json.loads((run.path / MONITOR_REFERENCE).read_text())

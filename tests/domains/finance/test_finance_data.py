@@ -188,3 +188,35 @@ def test_history_index_holds_only_earlier_rows_of_the_same_customer():
     assert index[2].tolist() == [3, 0, 2]
     assert index[3].tolist() == [-1, -1, 3]
     assert index[4].tolist() == [-1, 1, 4]
+
+
+def test_headerless_tsv_in_cp1252_loads_with_named_columns_and_reports_duplicates(tmp_path):
+    """A user's own table: no header, tab separated, Windows-1252, some exact duplicates."""
+    rng = np.random.default_rng(0)
+    rows = [
+        f"{rng.uniform(100, 5000):.2f}\t{rng.integers(20, 70)}\t{'Café' if i % 3 else 'Bäckerei'}\t{int(i % 4 == 0)}"
+        for i in range(240)
+    ]
+    rows += rows[:20]  # 20 rows repeated exactly: a leak if they straddle splits
+    path = tmp_path / "loans.txt"
+    path.write_bytes("\n".join(rows).encode("cp1252"))
+    config = FinanceConfig.model_validate(
+        {
+            "task": "credit",
+            "data": {
+                "source": f"csv:{path}",
+                "header": False,
+                "columns": ["amount", "age", "merchant", "bad"],
+                "target": "bad",
+            },
+            "fairness": {"protected_if_present": []},
+        }
+    )
+    data = load(config)
+    assert data.schema.numeric == ["amount", "age"] and data.schema.categorical == ["merchant"]
+    assert set(data.frame["merchant"]) == {"Café", "Bäckerei"}
+    assert sum(len(rows) for rows in data.splits.values()) == 260
+    duplicates = data.split_report["duplicates"]
+    assert duplicates["rows"] == 20 and duplicates["across_splits"] == 0
+    where = {int(p): name for name, positions in data.splits.items() for p in positions}
+    assert all(where[i] == where[240 + i] for i in range(20))
