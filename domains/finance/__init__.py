@@ -57,6 +57,16 @@ class FinanceDomain(Domain):
     order = 30
     notebook_run = "credit"
 
+    def check(self, config: FinanceConfig) -> None:
+        """Read, type and split the table (pandas only) so that a missing target, a bad
+        column or a fairness attribute of the wrong kind is refused before TensorFlow
+        starts; training reads it again (a few seconds at most for the builtins)."""
+        super().check(config)
+        from domains.finance import data
+
+        config.check_runtime()
+        data.load(config)
+
     def train(self, config: FinanceConfig, run) -> dict[str, Any]:
         from domains.finance import task
 

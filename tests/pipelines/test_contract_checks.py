@@ -18,14 +18,18 @@ def test_finance_refuses_multi_worker_before_training(tmp_path):
 
 
 def test_bad_input_errors_import_no_tensorflow(tmp_path):
-    """Config, spec and strategy errors come from metadata alone (fast, no TF start-up)."""
+    """Config, spec, strategy and table errors come before TensorFlow starts."""
+    table = tmp_path / "t.csv"
+    table.write_text("a,b\n1,2\n3,4\n")
     script = (
         "import sys\n"
         "from pipelines import finance, vision\n"
         "from shared.errors import UserError\n"
         "for call in (lambda: vision.train(data='csv:x.csv'),\n"
         f"             lambda: vision.train(data='folder:{tmp_path}/none'),\n"
-        "             lambda: finance.train(overrides=['train.epoch=3'])):\n"
+        "             lambda: finance.train(overrides=['train.epoch=3']),\n"
+        f"             lambda: finance.train(task='credit', data='csv:{table}',\n"
+        "                                   overrides=['data.target=zz'])):\n"
         "    try:\n"
         "        call()\n"
         "    except UserError as err:\n"
@@ -38,6 +42,7 @@ def test_bad_input_errors_import_no_tensorflow(tmp_path):
     lines = out.stdout.strip().splitlines()
     assert "vision does not read csv: data" in lines[0]
     assert "does not exist" in lines[1] and "unknown config key 'train.epoch'" in lines[2]
+    assert "target column 'zz' is not in the data (columns: a, b)" in lines[3]
     assert lines[-1] == "False", out.stderr
 
 
