@@ -20,7 +20,12 @@ QUICK = ["train.epochs=1", "train.batch_size=64", "train.learning_rate=0.01"]
         ("gru", ["model.units=32"], 0.3),  # rows of 8 pixels, 8 steps
         (
             "dbn",
-            ["model.hidden=[64]", "model.pretrain_epochs=1", "train.learning_rate=0.003"],
+            [
+                "model.hidden=[64]",
+                "model.pretrain_epochs=1",
+                "train.learning_rate=0.003",
+                "train.epochs=3",
+            ],
             0.3,
         ),
     ],
