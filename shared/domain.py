@@ -100,6 +100,23 @@ class TourLeg:
     full: tuple[str, ...] = ()  # applied in a full tour
 
 
+@dataclass(frozen=True)
+class SmokeRun:
+    """The smallest run that still writes every file of the run directory.
+
+    The shared test harness (tests/harness) trains it once per session for every
+    registered domain and checks the contract on it; `resume` makes it long enough to be
+    killed between its first checkpoint and its end (the resume-after-SIGKILL check).
+    """
+
+    config: str | None = None
+    overrides: tuple[str, ...] = ()
+    task: str | None = None
+    data: str | None = None
+    resume: tuple[str, ...] = ("train.epochs=12",)
+    progress: str = "epoch"  # the history.csv column that counts progress
+
+
 class Domain:
     """Base class of every domain. Subclasses set the metadata and implement the verbs."""
 
@@ -117,6 +134,8 @@ class Domain:
     verb_options: ClassVar[dict[str, tuple[Option, ...]]] = {}
     extra_verbs: ClassVar[tuple[Verb, ...]] = ()
     tour_legs: ClassVar[tuple[TourLeg, ...]] = ()
+    # The harness's tiny run (default: the first tour leg in quick mode, else "default").
+    smoke_run: ClassVar[SmokeRun | None] = None
     order: ClassVar[int] = 100  # position in listings and the tour
     # Strategies this domain's `train` runs under (checked before TensorFlow loads).
     strategies: ClassVar[tuple[str, ...]] = STRATEGIES
@@ -273,6 +292,7 @@ __all__ = [
     "DOMAINS",
     "Domain",
     "Option",
+    "SmokeRun",
     "TourLeg",
     "Verb",
     "register_domain",

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from domains.finance.config import FinanceConfig
-from shared.domain import Domain, Option, TourLeg, Verb, register_domain
+from shared.domain import Domain, Option, SmokeRun, TourLeg, Verb, register_domain
 
 
 @register_domain
@@ -54,6 +54,8 @@ class FinanceDomain(Domain):
             quick=("train.epochs=2",),
         ),
     )
+    # German credit (1,000 rows), 12 epochs.
+    smoke_run = SmokeRun("credit", ("train.epochs=12",), resume=("train.epochs=20",))
     order = 30
     notebook_run = "credit"
 

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from domains.rl.config import RLConfig
-from shared.domain import Domain, Option, TourLeg, Verb, register_domain
+from shared.domain import Domain, Option, SmokeRun, TourLeg, Verb, register_domain
 from shared.errors import UserError
 
 
@@ -50,6 +50,13 @@ class RLDomain(Domain):
             quick=("agent.total_steps=4096", "evaluate.episodes=10", "train.eval_interval=2048"),
             full=("agent.total_steps=30000",),
         ),
+    )
+    # A few thousand PPO steps on the project's corridor env: learns the optimum (0.94).
+    smoke_run = SmokeRun(
+        "corridor",
+        ("agent.total_steps=2048", "train.eval_interval=1024", "evaluate.episodes=10"),
+        resume=("agent.total_steps=8192", "train.checkpoint_interval=1024"),
+        progress="step",
     )
     order = 20
     notebook_run = "cartpole_ppo"

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from domains.vision.config import VisionConfig
-from shared.domain import Domain, Option, TourLeg, register_domain
+from shared.domain import Domain, Option, SmokeRun, TourLeg, register_domain
 
 
 @register_domain
@@ -58,6 +58,17 @@ class VisionDomain(Domain):
             config="digits",
             data="builtin:digits",
             quick=("train.epochs=3",),
+        ),
+    )
+    # Two quick epochs of a narrow CNN on scikit-learn digits: far above chance in seconds.
+    smoke_run = SmokeRun(
+        "digits",
+        (
+            "train.epochs=2",
+            "train.batch_size=64",
+            "train.learning_rate=0.01",
+            "train.warmup_epochs=0",
+            "model.filters=[8, 16]",
         ),
     )
     order = 10

@@ -350,8 +350,8 @@ def test_sigkill_then_the_same_command_resumes_without_repeating_epochs(name, tm
     assert (run_dir / "model.keras").is_file()
     assert f"resuming {run_dir}" in (run_dir / "log.txt").read_text()
     with (run_dir / "history.csv").open() as handle:
-        marks = [float(row[settings.history_key]) for row in csv.DictReader(handle)]
-    assert marks and len(marks) == len(set(marks)), f"repeated {settings.history_key}s: {marks}"
+        marks = [float(row[settings.progress]) for row in csv.DictReader(handle)]
+    assert marks and len(marks) == len(set(marks)), f"repeated {settings.progress}s: {marks}"
     assert marks == sorted(marks)
-    if settings.history_key == "epoch":  # every epoch once, none skipped
+    if settings.progress == "epoch":  # every epoch once, none skipped
         assert marks == list(range(len(marks)))

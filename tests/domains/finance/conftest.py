@@ -12,11 +12,9 @@ SMALL_STREAM = [
 
 
 @pytest.fixture(scope="session")
-def credit_run(tmp_path_factory):
-    from pipelines import finance
-
-    path = tmp_path_factory.mktemp("runs") / "credit"
-    return finance.train(config="credit", run_dir=path, overrides=["train.epochs=12"])
+def credit_run(domain_run):
+    """The harness's finance run: the credit config, 12 epochs (FinanceDomain.smoke_run)."""
+    return domain_run("finance")
 
 
 @pytest.fixture(scope="session")
@@ -42,6 +40,6 @@ def sequence_run(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
-def credit_export(credit_run, tmp_path_factory):
-    root = tmp_path_factory.mktemp("serving")
-    return credit_run.export(root), root
+def credit_export(exported_run):
+    """The harness's export of the credit run, under its default name finance_credit."""
+    return exported_run("finance")

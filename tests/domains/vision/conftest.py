@@ -2,12 +2,11 @@
 
 import pytest
 
-from tests.harness.tiny import TINY
+from tests.harness.tiny import tiny
 
 # Two quick epochs of a narrow CNN: enough to beat chance clearly, fast on 2 cores. The
-# same settings as the shared harness's vision run (tests/harness/tiny.py), so the
-# session trains it once for both.
-FAST_OVERRIDES = list(TINY["vision"].overrides)
+# harness's vision run (VisionDomain.smoke_run), so the session trains it once for both.
+FAST_OVERRIDES = list(tiny("vision").overrides)
 FAST = [arg for item in FAST_OVERRIDES for arg in ("--set", item)]
 
 
