@@ -74,6 +74,25 @@ class VisionDomain(Domain):
     order = 10
     notebook_run = "digits"
 
+    def check(self, config: VisionConfig) -> None:
+        """The model fits the task (from the zoo's catalogue) and a folder source lists
+        at least two classes of images, both before TensorFlow starts."""
+        super().check(config)
+        from domains.vision.config import model_fits
+        from shared.model_catalog import check_model
+
+        task = config.task
+        check_model(
+            config.model.name,
+            lambda kind, modalities: model_fits(task, kind, modalities),
+            f"vision --task {task}",
+        )
+        kind, rest = self.check_data_spec(config.data.source)
+        if kind == "folder":
+            from shared.data.folder_layout import list_folder
+
+            list_folder(rest)
+
     def train(self, config: VisionConfig, run) -> dict[str, Any]:
         from domains.vision import task
 

@@ -71,3 +71,12 @@ class VisionConfig(ConfigModel):
     transfer: TransferConfig = TransferConfig()
     explain: ExplainConfig = ExplainConfig()
     generate: GenerateConfig = GenerateConfig()
+
+
+def model_fits(task: str, kind: str, modalities: tuple[str, ...]) -> bool:
+    """Whether a zoo model of `kind` taking `modalities` trains on images for `task`:
+    classify takes any classifier of images (CNNs, image rows through an RNN or BERT),
+    generate the generative models of images."""
+    if "image" not in modalities:
+        return False
+    return kind == "generative" if task == "generate" else kind.endswith("classifier")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import keras
 
-from domains.vision.config import VisionConfig
+from domains.vision.config import VisionConfig, model_fits
 from shared import model_io
 from shared.data import ImageData
 from shared.errors import UserError
@@ -17,10 +17,7 @@ def check_vision_model(name: str, task: str) -> None:
     from shared.zoo import MODELS
 
     def fits(spec) -> bool:
-        # classify: any classifier that takes images (CNNs, image rows through an RNN or BERT).
-        if task == "generate":
-            return spec.takes("image") and spec.kind == "generative"
-        return spec.takes("image") and spec.kind.endswith("classifier")
+        return model_fits(task, spec.kind, spec.modalities)
 
     spec = model_spec(name)
     if not fits(spec):

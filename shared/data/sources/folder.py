@@ -10,18 +10,17 @@ import io
 import logging
 import os
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
 from PIL import Image
 
+from shared.data.folder_layout import list_folder
 from shared.data.sources.base import SOURCES, Loaded, LoadOptions, Split, content_key
 from shared.errors import UserError
 
 log = logging.getLogger(__name__)
 
-IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp")
 # Files up to this size are read whole: fully decoded (verify() alone misses truncated JPEGs)
 # and hashed whole. Larger ones are hashed by size plus their first and last HASH_EDGE_BYTES.
 FULL_CHECK_BYTES = 1 << 20
@@ -34,25 +33,8 @@ _GRAY_MODES = {"1", "L", "LA", "La", "I", "I;16", "I;16B", "I;16L", "I;16N", "F"
 @SOURCES.register("folder")
 def _load_folder(rest: str, opts: LoadOptions) -> Loaded:
     """One sub-folder per class, or train/ + val|validation/ + test/ each holding those."""
-    root = Path(rest).expanduser()
-    if not root.exists():
-        raise UserError(f"folder {root} does not exist")
-    if not root.is_dir():
-        raise UserError(
-            f"{root} is a file; folder: expects a directory with one sub-folder per class"
-        )
-    layout = _folder_layout(root)
-    listed = {split: _list_class_files(directory) for split, directory in layout.items()}
+    root, layout, listed = list_folder(rest)
     class_names = sorted({name for files in listed.values() for name in files})
-    if not class_names:
-        raise UserError(
-            f"empty folder: {root} has no class sub-folders holding "
-            f"{'/'.join(IMAGE_EXTENSIONS)} images"
-        )
-    if len(class_names) < 2:
-        raise UserError(
-            f"{root} has a single class ({class_names[0]}); need at least 2 class sub-folders"
-        )
 
     entries = [
         (split, str(p), class_names.index(name))
@@ -114,45 +96,6 @@ def _load_folder(rest: str, opts: LoadOptions) -> Loaded:
         corrupt=[p for p, _ in corrupt],
         keys=keys,
     )
-
-
-def _folder_layout(root: Path) -> dict[str, Path]:
-    """{"train": root}, or the shipped split folders when root holds train/ and val|test/."""
-    subdirs = {p.name: p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")}
-    if "val" in subdirs and "validation" in subdirs:
-        raise UserError(f"{root} has both val/ and validation/; keep one")
-    layout = {
-        split: subdirs[name]
-        for split, name in (
-            ("train", "train"),
-            ("validation", "val"),
-            ("validation", "validation"),
-            ("test", "test"),
-        )
-        if name in subdirs and any(p.is_dir() for p in subdirs[name].iterdir())
-    }
-    if "train" not in layout or len(layout) == 1:
-        return {"train": root}
-    ignored = sorted(set(subdirs) - {p.name for p in layout.values()})
-    if ignored:
-        log.warning("using shipped splits in %s; ignoring folders %s", root, ", ".join(ignored))
-    return layout
-
-
-def _list_class_files(directory: Path) -> dict[str, list[Path]]:
-    """Class name -> sorted image files, for each sub-folder of `directory` holding images."""
-    classes = {}
-    for sub in sorted(p for p in directory.iterdir() if p.is_dir() and not p.name.startswith(".")):
-        files = sorted(
-            p
-            for p in sub.iterdir()
-            if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS and not p.name.startswith(".")
-        )
-        if files:
-            classes[sub.name] = files
-        else:
-            log.warning("ignoring %s: it holds no %s images", sub, "/".join(IMAGE_EXTENSIONS))
-    return classes
 
 
 class _Scan(NamedTuple):

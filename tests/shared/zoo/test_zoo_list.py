@@ -56,3 +56,39 @@ def test_show_model_applies_options_and_shows_both_gan_networks() -> None:
 def test_cli_zoo_show_bad_name(cli) -> None:
     code, _, err = cli("zoo", "show", "lenet")
     assert code == 2 and "did you mean" in err and "lenet5" in err
+
+
+def test_model_catalogue_matches_the_registry() -> None:
+    """model_catalog.json (read before TensorFlow) says what the live registry says."""
+    from shared.model_catalog import entries, from_registry
+
+    assert entries() == from_registry(), "run `python -m shared.model_catalog` to regenerate"
+
+
+def test_vision_refuses_a_model_before_tensorflow(tmp_path) -> None:
+    import subprocess
+    import sys
+
+    script = (
+        "import sys\n"
+        "from pipelines import vision\n"
+        "from shared.errors import UserError\n"
+        "for name in ('gpt', 'resnett'):\n"
+        "    try:\n"
+        "        vision.train(overrides=[f'model.name={name}'])\n"
+        "    except UserError as err:\n"
+        "        print(err)\n"
+        "try:\n"
+        f"    vision.train(data='folder:{tmp_path}')\n"
+        "except UserError as err:\n"
+        "    print(err)\n"
+        "print('tensorflow' in sys.modules)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, cwd=tmp_path
+    )
+    lines = out.stdout.strip().splitlines()
+    assert "model 'gpt' (language_model) cannot be trained by vision --task classify" in lines[0]
+    assert "unknown model 'resnett' (did you mean resnet" in lines[1]
+    assert "has no class sub-folders" in lines[2]
+    assert lines[-1] == "False", out.stderr
