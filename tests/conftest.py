@@ -92,3 +92,31 @@ def exported_run(domain_run, tmp_path_factory):
         return done[name]
 
     return export
+
+
+def errors_before_tensorflow(calls: list[str], cwd: Path) -> list[str | None]:
+    """Run Python API calls (source, e.g. "pipelines.vision.train(data='csv:x')") in a
+    fresh process; each call's UserError message (None if it raised none). Asserts that
+    none of them imported TensorFlow: bad input is refused before TF starts."""
+    import json
+
+    script = (
+        "import json, sys\n"
+        "import pipelines\n"
+        "from shared.errors import UserError\n"
+        "errors = []\n"
+        f"for call in {calls!r}:\n"
+        "    try:\n"
+        "        eval(call, {'pipelines': pipelines})\n"
+        "        errors.append(None)\n"
+        "    except UserError as err:\n"
+        "        errors.append(str(err))\n"
+        "print(json.dumps({'errors': errors, 'tensorflow': 'tensorflow' in sys.modules}))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, cwd=cwd, timeout=300
+    )
+    assert out.returncode == 0, out.stderr
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    assert result["tensorflow"] is False, "a bad-input check imported TensorFlow"
+    return result["errors"]

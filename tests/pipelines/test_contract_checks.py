@@ -1,12 +1,11 @@
 """What the domain contract refuses before TensorFlow, and the tour's exit code 3."""
 
-import subprocess
-import sys
 from types import SimpleNamespace
 
 import pytest
 
 from shared.errors import UserError
+from tests.conftest import errors_before_tensorflow
 
 
 def test_finance_refuses_multi_worker_before_training(tmp_path):
@@ -21,29 +20,19 @@ def test_bad_input_errors_import_no_tensorflow(tmp_path):
     """Config, spec, strategy and table errors come before TensorFlow starts."""
     table = tmp_path / "t.csv"
     table.write_text("a,b\n1,2\n3,4\n")
-    script = (
-        "import sys\n"
-        "from pipelines import finance, vision\n"
-        "from shared.errors import UserError\n"
-        "for call in (lambda: vision.train(data='csv:x.csv'),\n"
-        f"             lambda: vision.train(data='folder:{tmp_path}/none'),\n"
-        "             lambda: finance.train(overrides=['train.epoch=3']),\n"
-        f"             lambda: finance.train(task='credit', data='csv:{table}',\n"
-        "                                   overrides=['data.target=zz'])):\n"
-        "    try:\n"
-        "        call()\n"
-        "    except UserError as err:\n"
-        "        print(err)\n"
-        "print('tensorflow' in sys.modules)\n"
+    errors = errors_before_tensorflow(
+        [
+            "pipelines.vision.train(data='csv:x.csv')",
+            f"pipelines.vision.train(data='folder:{tmp_path}/none')",
+            "pipelines.finance.train(overrides=['train.epoch=3'])",
+            f"pipelines.finance.train(task='credit', data='csv:{table}', "
+            "overrides=['data.target=zz'])",
+        ],
+        tmp_path,
     )
-    out = subprocess.run(
-        [sys.executable, "-c", script], capture_output=True, text=True, cwd=tmp_path
-    )
-    lines = out.stdout.strip().splitlines()
-    assert "vision does not read csv: data" in lines[0]
-    assert "does not exist" in lines[1] and "unknown config key 'train.epoch'" in lines[2]
-    assert "target column 'zz' is not in the data (columns: a, b)" in lines[3]
-    assert lines[-1] == "False", out.stderr
+    assert "vision does not read csv: data" in errors[0]
+    assert "does not exist" in errors[1] and "unknown config key 'train.epoch'" in errors[2]
+    assert "target column 'zz' is not in the data (columns: a, b)" in errors[3]
 
 
 def test_run_lists_its_verbs_and_refuses_another_domains(tmp_path):

@@ -66,29 +66,16 @@ def test_model_catalogue_matches_the_registry() -> None:
 
 
 def test_vision_refuses_a_model_before_tensorflow(tmp_path) -> None:
-    import subprocess
-    import sys
+    from tests.conftest import errors_before_tensorflow
 
-    script = (
-        "import sys\n"
-        "from pipelines import vision\n"
-        "from shared.errors import UserError\n"
-        "for name in ('gpt', 'resnett'):\n"
-        "    try:\n"
-        "        vision.train(overrides=[f'model.name={name}'])\n"
-        "    except UserError as err:\n"
-        "        print(err)\n"
-        "try:\n"
-        f"    vision.train(data='folder:{tmp_path}')\n"
-        "except UserError as err:\n"
-        "    print(err)\n"
-        "print('tensorflow' in sys.modules)\n"
+    errors = errors_before_tensorflow(
+        [
+            "pipelines.vision.train(overrides=['model.name=gpt'])",
+            "pipelines.vision.train(overrides=['model.name=resnett'])",
+            f"pipelines.vision.train(data='folder:{tmp_path}')",
+        ],
+        tmp_path,
     )
-    out = subprocess.run(
-        [sys.executable, "-c", script], capture_output=True, text=True, cwd=tmp_path
-    )
-    lines = out.stdout.strip().splitlines()
-    assert "model 'gpt' (language_model) cannot be trained by vision --task classify" in lines[0]
-    assert "unknown model 'resnett' (did you mean resnet" in lines[1]
-    assert "has no class sub-folders" in lines[2]
-    assert lines[-1] == "False", out.stderr
+    assert "model 'gpt' (language_model) cannot be trained by vision --task classify" in errors[0]
+    assert "unknown model 'resnett' (did you mean resnet" in errors[1]
+    assert "has no class sub-folders" in errors[2]
