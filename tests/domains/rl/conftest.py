@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from domains.rl.envs import CorridorEnv
-from tests.harness.tiny import TINY
+from tests.harness.tiny import tiny
 
 # Set by a test to make FlakyCorridor raise once this many steps have been taken in the
 # process (None: never). Module-level so the CLI, run in this process, sees it.
@@ -43,8 +43,8 @@ if "test/FlakyCorridor-v0" not in gym.registry:
     gym.register("test/DictObs-v0", entry_point=DictObservationEnv, max_episode_steps=10)
 
 # A few thousand steps of PPO on the corridor: learns the optimum (0.94) in seconds. The
-# shared harness's rl run (tests/harness/tiny.py), so the session trains it once for both.
-FAST = list(TINY["rl"].overrides)
+# shared harness's rl run (RLDomain.smoke_run), so the session trains it once for both.
+FAST = list(tiny("rl").overrides)
 
 
 @pytest.fixture(scope="session")
