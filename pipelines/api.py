@@ -106,7 +106,12 @@ class DomainAPI:
         resolved = self.resolve_config(config, overrides, task=task, data=data, **options)
         self.domain.check(resolved)  # before TensorFlow loads
         path = Path(run_dir) if run_dir else runner.default_run_dir(self.name, resolved.task)
-        finished = runner.execute(self.name, resolved, path, self.domain.train)
+        given = {"config": config, "data": data, "task": task, "run_dir": run_dir, **options}
+        shown = [f"{k}={v!r}" for k, v in given.items() if v is not None]
+        if overrides:
+            shown.append(f"overrides={list(overrides)!r}")
+        call = f"pipelines.{self.name}.train({', '.join(shown)})"
+        finished = runner.execute(self.name, resolved, path, self.domain.train, call=call)
         return Run(finished.path) if finished else None
 
     # === A finished run ===

@@ -33,7 +33,7 @@ def default_run_dir(domain: str, task: str) -> Path:
 
 
 def prepare_run(
-    path: Path, config: ConfigModel, domain: str, *, write: bool = True
+    path: Path, config: ConfigModel, domain: str, *, write: bool = True, call: str | None = None
 ) -> tuple[RunDir, bool]:
     """Open or create the run folder; returns (run, already_complete).
 
@@ -66,7 +66,7 @@ def prepare_run(
             task=getattr(config, "task", domain),
             pid=os.getpid(),
             started=time.strftime("%Y-%m-%dT%H:%M:%S"),
-            environment=environment(),
+            environment=environment(call),
         )
     return run, False
 
@@ -110,8 +110,12 @@ def execute(
     config: ConfigModel,
     run_path: Path,
     train_fn: Callable[[ConfigModel, RunDir], dict[str, Any]],
+    call: str | None = None,
 ) -> RunDir | None:
     """Train into `run_path` (creating or resuming it) and mark it complete.
+
+    `call` is the Python API call that asked for it, recorded where there is no
+    `deepfield` command line (a notebook or a script).
 
     Returns None in a multi-worker worker other than the chief: it helped train, but
     the run is the chief's to finish.
@@ -134,7 +138,7 @@ def execute(
         train_fn(config, RunDir(run_path))
         return None
     fresh = not Path(run_path).exists()
-    run, complete = prepare_run(run_path, config, domain)
+    run, complete = prepare_run(run_path, config, domain, call=call)
     if complete:
         LOG.info("run %s is already complete; nothing to do", run.path)
         return run

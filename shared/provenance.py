@@ -46,21 +46,25 @@ def git_commit(root: Path = REPO) -> str | None:
         return None
 
 
-def command_line() -> str:
-    """How this process was started (`deepfield vision train ...`, or the Python script)."""
+def command_line(call: str | None = None) -> str:
+    """How this run was started: the `deepfield ...` command line, or else the Python
+    API call (`pipelines.vision.train(...)` from a notebook or script) when given."""
     argv = list(sys.argv)
     if argv and Path(argv[0]).name in ("deepfield", "cli.py"):
-        argv[0] = "deepfield"
+        return shlex.join(["deepfield", *argv[1:]])
+    if call:
+        return call
     return shlex.join(argv) if argv else sys.executable
 
 
-def environment() -> dict[str, Any]:
+def environment(call: str | None = None) -> dict[str, Any]:
+    """Versions, commit and command line of this process (see `command_line`)."""
     return {
         "python": platform.python_version(),
         "tensorflow": _version("tensorflow"),
         "keras": _version("keras"),
         "deepfield": _version("deepfield"),
         "git_commit": git_commit(),
-        "command": command_line(),
+        "command": command_line(call),
         "platform": platform.platform(),
     }

@@ -38,7 +38,9 @@ def test_cli_lists_and_trains_the_toy_domain(toy_run):
     metrics = json.loads((path / "metrics.json").read_text())
     assert metrics["domain"] == "toy" and metrics["loss"] < 0.01
     assert "loss=" in result.stdout
-    assert json.loads((path / "status.json").read_text())["state"] == "complete"
+    status = json.loads((path / "status.json").read_text())
+    assert status["state"] == "complete" and status["wall_seconds"] > 0
+    assert status["environment"]["command"] == f"deepfield toy train --run-dir {path}"
     listing = toy_cli("--help").stdout
     assert "toy" in listing and "A toy regression domain" in listing
 
@@ -116,6 +118,7 @@ def test_python_api_and_run_verbs(toy_run, tmp_path):
             out["play"] = str(err)
         again = toy.train(run_dir={str(tmp_path / "again")!r}, overrides=["train.epochs=2"])
         out["again"] = again.metrics["domain"]
+        out["command"] = json.loads((again.path / "status.json").read_text())["environment"]["command"]
         print(json.dumps(out))
         """
     )
@@ -136,3 +139,6 @@ def test_python_api_and_run_verbs(toy_run, tmp_path):
         out["play"] == "toy has no verb 'play'; its verbs: train, evaluate, predict, export, double"
     )
     assert out["again"] == "toy"
+    assert out["command"] == (
+        f"pipelines.toy.train(run_dir={str(tmp_path / 'again')!r}, overrides=['train.epochs=2'])"
+    )

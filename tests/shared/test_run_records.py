@@ -70,12 +70,12 @@ def test_run_records_versions_command_and_wall_time(tmp_path):
         run.model_path.write_bytes(b"x")
         return {}
 
-    run = execute("toy", Config(), tmp_path / "run", train)
+    run = execute("toy", Config(), tmp_path / "run", train, call="pipelines.toy.train()")
     status = run.status()
     assert status["state"] == "complete" and status["wall_seconds"] >= 0
     env = status["environment"]
     assert env["tensorflow"].startswith("2.") and env["keras"].startswith("3.")
-    assert env["python"].count(".") == 2 and env["command"]
+    assert env["python"].count(".") == 2 and env["command"] == "pipelines.toy.train()"
     card = run.model_card_path.read_text()
     assert "## Environment" in card and "| tensorflow |" in card and "training wall time" in card
 
