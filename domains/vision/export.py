@@ -15,13 +15,13 @@ import tensorflow as tf
 from domains.vision import data as vision_data
 from domains.vision import serving
 from domains.vision.config import VisionConfig
-from domains.vision.metrics import classification_metrics
 from domains.vision.task import DOMAIN, TASK, load_model
 from shared.data import ImageData
 from shared.errors import UserError
 from shared.export import ExportResult, ServingSpec, export_saved_model, resolve_export
 from shared.export import tflite as tflite_export
 from shared.export.saved_model import read_metadata
+from shared.metrics import classification_metrics
 from shared.run_dir import RunDir, write_json
 
 

@@ -14,7 +14,6 @@ from sklearn.metrics import confusion_matrix
 from domains.vision import data as vision_data
 from domains.vision import plots as vision_plots
 from domains.vision.config import VisionConfig
-from domains.vision.metrics import classification_metrics
 from domains.vision.models import (
     build_classifier,
     compile_classifier,
@@ -25,6 +24,7 @@ from shared import model_io, plots
 from shared.data import ImageData, build_augmentation, describe, image_dataset
 from shared.distribute import is_chief, select_strategy
 from shared.errors import UserError
+from shared.metrics import classification_metrics
 from shared.model_card import training_rows, write_model_card
 from shared.run_dir import RunDir
 from shared.training.trainer import (

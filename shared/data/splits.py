@@ -229,6 +229,10 @@ def _assign(
 
     singles = np.flatnonzero(unit_sizes[units] == 1)
     order = singles[rng.permutation(len(singles))]
+    if len(multi):
+        # Groups rarely follow the class mix (spam repeats more than ham), so the single
+        # rows fill each part's remaining per-class gap, not the class mix of the singles.
+        return _fill_class_gaps(order, label_ids, num_classes, sizes, target, placed, split_of)
     rank = np.empty(n)
     for c in np.unique(label_ids[order]):
         members = order[label_ids[order] == c]
@@ -239,4 +243,35 @@ def _assign(
         take = max(0, size - int(placed[part].sum()))
         split_of[order[start : start + take]] = part
         start += take
+    return split_of
+
+
+def _fill_class_gaps(
+    order: np.ndarray,
+    label_ids: np.ndarray,
+    num_classes: int,
+    sizes: dict[str, int],
+    target: np.ndarray,
+    placed: np.ndarray,
+    split_of: np.ndarray,
+) -> np.ndarray:
+    """Give each part (in order) its remaining size in single rows, split across classes
+    in proportion to each class's remaining gap to its target (largest remainders)."""
+    pools = [list(order[label_ids[order] == c]) for c in range(num_classes)]
+    for part, size in enumerate(sizes.values()):
+        available = np.array([len(pool) for pool in pools], np.float64)
+        need = int(min(max(0, size - int(placed[part].sum())), available.sum()))
+        if need == 0:
+            continue
+        gap = np.clip(target[part] - placed[part], 0, None)
+        weights = gap if gap.sum() > 0 else available
+        quota = np.minimum(weights / weights.sum() * need, available)
+        take = np.floor(quota).astype(int)
+        while take.sum() < need:  # hand out the rounding, largest remainder first
+            spare = np.where(take < available, quota - take, -np.inf)
+            spare = np.where(take < available, np.maximum(spare, 0), -np.inf)
+            take[int(np.argmax(spare))] += 1
+        for c in range(num_classes):
+            split_of[pools[c][: take[c]]] = part
+            pools[c] = pools[c][take[c] :]
     return split_of

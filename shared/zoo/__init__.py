@@ -28,6 +28,7 @@ from shared.zoo import (  # noqa: E402, F401  # isort: skip
     dcgan,
     gpt,
     lenet,
+    ngram_classifier,
     resnet,
     rnn_classifier,
     rnn_seq2seq,

@@ -43,6 +43,7 @@ MODEL_KINDS = (
     "image_classifier",
     "sequence_classifier",
     "tabular_classifier",
+    "text_classifier",
     "language_model",
     "seq2seq",
     "autoencoder",

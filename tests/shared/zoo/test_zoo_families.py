@@ -26,6 +26,7 @@ TINY_CONFIGS: dict[str, tuple[tuple[int, ...], int | None, dict]] = {
     "resnet34": ((8, 8, 1), 3, {}),
     "resnet50": ((8, 8, 1), 3, {}),
     "lenet5": ((32, 32, 1), 3, {}),
+    "ngram_classifier": ((50,), 3, {"hidden": [8]}),
     "alexnet": ((67, 67, 3), 3, {"width": 0.05, "fc_units": 16}),
     "vgg": ((32, 32, 1), 3, {"depth": 11, "width": 0.0625, "fc_units": 8}),
     "vgg16": ((32, 32, 1), 3, {}),

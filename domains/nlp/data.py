@@ -1,0 +1,140 @@
+"""NLP data: labelled texts from the builtins or a user's table, split without leaks.
+
+Pandas only (no TensorFlow), so the domain checks a user's file before TensorFlow starts.
+Texts that repeat exactly (after lower-casing and collapsing spaces) stay in one split:
+the SMS collection repeats 281 messages, which would otherwise be tested on after being
+trained on.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from domains.nlp.config import NLPConfig
+from shared.data.spec import parse_spec
+from shared.data.splits import split_indices
+from shared.data.table import read_table, table_options
+from shared.errors import UserError
+
+LOG = logging.getLogger("deepfield.nlp")
+DATA = Path(__file__).parent / "data"
+# builtin name -> (files, has header, columns, text column, target column)
+BUILTINS: dict[str, tuple[tuple[str, ...], bool, list[str] | None, str, str]] = {
+    "sms-spam": (("sms_spam.tsv",), True, None, "SMS", "Label"),
+    "sentiment-sentences": (
+        ("yelp_labelled.txt", "amazon_cells_labelled.txt"),
+        False,
+        ["sentence", "label"],
+        "sentence",
+        "label",
+    ),
+}
+TEXT_NAMES = ("text", "sentence", "message", "sms", "review", "comment", "body", "content")
+TARGET_NAMES = ("label", "target", "class", "category", "sentiment", "y")
+
+
+@dataclass
+class TextData:
+    spec: str
+    texts: np.ndarray  # str
+    labels: np.ndarray  # int class ids
+    class_names: list[str]
+    splits: dict[str, np.ndarray]
+    report: dict[str, Any] = field(default_factory=dict)
+
+
+def read_frame(config: NLPConfig) -> tuple[pd.DataFrame, str, str]:
+    """(table, text column, target column) of the configured source."""
+    source = config.data.source
+    kind, rest = parse_spec(source, ("builtin", "csv", "jsonl"))
+    if kind == "builtin":
+        if rest not in BUILTINS:
+            raise UserError(f"unknown builtin nlp data {rest!r}; builtins: {', '.join(BUILTINS)}")
+        files, header, columns, text, target = BUILTINS[rest]
+        frames = [
+            read_table(f"csv:{DATA / name}", delimiter="\t", header=header, columns=columns)[0]
+            for name in files
+        ]
+        frame = pd.concat(frames, ignore_index=True)
+        return frame, config.data.text_column or text, config.data.target or target
+    frame = read_table(source, **table_options(config.data))[0]
+    return (
+        frame,
+        pick(frame, config.data.text_column, TEXT_NAMES, "text_column"),
+        pick(frame, config.data.target, TARGET_NAMES, "target"),
+    )
+
+
+def pick(frame: pd.DataFrame, given: str | None, names: tuple[str, ...], key: str) -> str:
+    """The named column, or the one whose name says what it is; else a UserError."""
+    columns = [str(c) for c in frame.columns]
+    if given is not None:
+        if given not in columns:
+            raise UserError(f"data.{key} {given!r} is not a column; columns: {', '.join(columns)}")
+        return given
+    found = [c for c in columns if c.strip().lower() in names]
+    if len(found) == 1:
+        return found[0]
+    raise UserError(
+        f"set data.{key} to one of the columns: {', '.join(columns)}"
+        + (" (it could be any of " + ", ".join(found) + ")" if found else "")
+    )
+
+
+def normalise(text: str) -> str:
+    """The key under which two texts count as the same message."""
+    return re.sub(r"\s+", " ", text.strip().lower())
+
+
+def load(config: NLPConfig) -> TextData:
+    """Read, clean and split the configured source (stratified, duplicates together)."""
+    frame, text_column, target = read_frame(config)
+    if text_column == target:
+        raise UserError(f"data.text_column and data.target are both {target!r}")
+    texts = frame[text_column].astype("string").fillna("").str.strip()
+    values = frame[target].astype("string").str.strip()
+    keep = (texts != "") & values.notna() & (values != "")
+    dropped = int((~keep).sum())
+    if dropped:
+        LOG.warning("dropped %d rows with an empty text or no label", dropped)
+    texts, values = texts[keep].to_numpy(str), values[keep].to_numpy(str)
+    class_names = [str(c) for c in sorted(set(values), key=_class_order)]
+    if len(class_names) < 2:
+        raise UserError(
+            f"target {target!r} has a single class ({class_names[0] if class_names else 'none'})"
+            "; classification needs at least two"
+        )
+    labels = np.array([class_names.index(v) for v in values], np.int64)
+    splits, report = split_indices(
+        len(texts),
+        {"validation": config.data.validation_split, "test": config.data.test_split},
+        config.runtime.seed,
+        labels=labels,
+        keys=np.array([normalise(t) for t in texts], dtype=object),
+        what=config.data.source,
+    )
+    report.update(text_column=text_column, target=target, dropped_rows=dropped)
+    LOG.info(
+        "%s: %d texts, classes %s; splits %s; %d duplicate texts kept in one split",
+        config.data.source,
+        len(texts),
+        ", ".join(class_names),
+        {k: len(v) for k, v in splits.items()},
+        report.get("duplicates", {}).get("rows", 0),
+    )
+    return TextData(config.data.source, texts, labels, class_names, splits, report)
+
+
+def _class_order(value: str) -> tuple[int, float | str]:
+    """Numbers in numeric order (2 before 10), then names alphabetically."""
+    try:
+        return (0, float(value))
+    except ValueError:
+        return (1, value)

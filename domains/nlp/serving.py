@@ -1,0 +1,70 @@
+"""The nlp export: `serving_default` takes a batch of raw strings named `text`.
+
+Tokenization happens inside the graph (TextVectorization's lookup table and string ops,
+all core TensorFlow), so the SavedModel loads in a process that imports only TensorFlow.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import tensorflow as tf
+
+from domains.nlp import data as nlp_data
+from domains.nlp.config import NLPConfig
+from shared import model_io
+from shared.export import ServingSpec
+from shared.input_contract import InputContract
+from shared.run_dir import RunDir
+
+WARMUP_SINGLE = 8  # one-text requests, what a client mostly sends
+WARMUP_BATCH = 32  # plus one batch
+
+
+class TextServing(tf.Module):
+    def __init__(self, model, class_names: list[str]):
+        super().__init__(name="nlp_classify")
+        self.model = model
+        self.classes = tf.constant(class_names)
+        self.serve = tf.function(
+            self._serve, input_signature=[tf.TensorSpec([None], tf.string, name="text")]
+        )
+
+    def _serve(self, text: tf.Tensor) -> dict[str, tf.Tensor]:
+        probabilities = self.model(text, training=False)
+        class_id = tf.argmax(probabilities, axis=-1)
+        return {
+            "probabilities": probabilities,
+            "class_id": class_id,
+            "label": tf.gather(self.classes, class_id),
+        }
+
+
+def serving_spec(run: RunDir, config: NLPConfig) -> ServingSpec:
+    """The export of a finished text classifier, warmed up with its own test texts."""
+    contract = InputContract.read(run)
+    module = TextServing(model_io.load_model(run.model_path), list(contract.classes or []))
+    data = nlp_data.load(config)
+    texts = data.texts[data.splits["test"]][: WARMUP_SINGLE + WARMUP_BATCH]
+    requests = [np.array([t], dtype=object) for t in texts[:WARMUP_SINGLE]]
+    requests.append(np.array(list(texts[WARMUP_SINGLE:]), dtype=object))
+    expected = [
+        {k: v.numpy() for k, v in module.serve(tf.constant(batch.astype(str))).items()}
+        for batch in requests
+    ]
+    return ServingSpec(
+        module=module,
+        signatures={"serving_default": module.serve},
+        warmup=[{"text": batch} for batch in requests],
+        expected=expected,
+        metadata={
+            "domain": "nlp",
+            "task": "classify",
+            "class_names": list(contract.classes or []),
+            "tokenizer": contract.details.get("tokenizer"),
+            "custom_ops": [],  # core TensorFlow ops only: any model server runs it
+            "run": str(Path(run.path).resolve()),
+            "data": data.spec,
+        },
+    )

@@ -1,0 +1,222 @@
+"""Text classification: train, evaluate and predict on a run directory.
+
+The trained model takes raw strings: `TextVectorization` (adapted on the training split
+only) sits inside it in front of the zoo classifier, so model.keras, predict and the
+export all read text exactly as training did.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import keras
+import numpy as np
+import tensorflow as tf
+from sklearn.metrics import confusion_matrix
+
+from domains.nlp import data as nlp_data
+from domains.nlp.config import NLPConfig
+from shared import model_io, plots
+from shared.distribute import select_strategy
+from shared.errors import UserError
+from shared.input_contract import InputContract, InputSpec
+from shared.metrics import classification_metrics, per_class_metrics
+from shared.model_card import training_rows, write_model_card
+from shared.run_dir import RunDir
+from shared.training.trainer import fit, history_rows, make_optimizer, runtime_scope
+from shared.zoo import build_model
+
+LOG = logging.getLogger("deepfield.nlp")
+DOMAIN, TASK = "nlp", "classify"
+
+
+# === Model ===
+def build_text_classifier(config: NLPConfig, data: nlp_data.TextData) -> keras.Model:
+    """Raw string -> TextVectorization (adapted on train) -> the zoo classifier."""
+    tokenizer = config.tokenizer
+    vectorizer = keras.layers.TextVectorization(
+        max_tokens=tokenizer.max_tokens,
+        ngrams=tokenizer.ngrams,
+        output_mode=tokenizer.output_mode,
+        name="vectorizer",
+    )
+    train_texts = data.texts[data.splits["train"]]
+    vectorizer.adapt(tf.data.Dataset.from_tensor_slices(train_texts).batch(1024))
+    classifier = build_model(
+        config.model.name,
+        input_shape=(vectorizer.vocabulary_size(),),
+        num_classes=len(data.class_names),
+        **config.model.options(),
+    )
+    inputs = keras.Input(shape=(), dtype="string", name="text")
+    return keras.Model(inputs, classifier(vectorizer(inputs)), name="text_classifier")
+
+
+def as_strings(texts: np.ndarray | list[str]) -> tf.Tensor:
+    """A (N,) string tensor: what the model's text input takes."""
+    return tf.constant(np.asarray(texts, dtype=object).reshape(-1).astype(str))
+
+
+# === Training ===
+def train(config: NLPConfig, run: RunDir) -> dict[str, Any]:
+    with runtime_scope(config.train, config.runtime):
+        return _train(config, run)
+
+
+def _train(config: NLPConfig, run: RunDir) -> dict[str, Any]:
+    strategy = select_strategy(config.runtime)
+    data = nlp_data.load(config)
+    record_data(run, config, data)
+    batch, seed = config.train.batch_size, config.runtime.seed
+    rows = data.splits["train"]
+
+    def dataset(split: str, shuffle: bool) -> tf.data.Dataset:
+        picked = data.splits[split]
+        ds = tf.data.Dataset.from_tensor_slices((data.texts[picked], data.labels[picked]))
+        ds = ds.shuffle(len(picked), seed=seed) if shuffle else ds
+        return ds.batch(batch).prefetch(2)
+
+    steps = config.train.steps_per_epoch or max(1, int(np.ceil(len(rows) / batch)))
+    with strategy.scope():
+        model = build_text_classifier(config, data)
+        model.compile(
+            optimizer=make_optimizer(config.train, steps),
+            loss="sparse_categorical_crossentropy",
+            metrics=["accuracy"],
+        )
+    fit(model, dataset("train", True), dataset("validation", False), run=run, train=config.train)
+    model_io.save_model(model, run.model_path)
+    model = model_io.load_model(run.model_path)  # evaluate what users will load
+    metrics = evaluate_model(model, data, "test", run)
+    plots.training_curves(history_rows(run.history_path), run.plots / "training_curves.png")
+    write_card(config, run, data, model, metrics)
+    return metrics
+
+
+def record_data(run: RunDir, config: NLPConfig, data: nlp_data.TextData) -> None:
+    """data_splits.json and the input contract (one raw string, the classes)."""
+    report = data.report
+    counts = report.get("class_counts", {})
+    run.write_splits(
+        data.spec,
+        {
+            name: {"size": len(rows), **({"class_counts": counts[name]} if name in counts else {})}
+            for name, rows in data.splits.items()
+        },
+        seed=config.runtime.seed,
+        **{
+            k: report[k]
+            for k in ("stratified", "duplicates", "text_column", "target", "dropped_rows")
+            if k in report
+        },
+    )
+    InputContract(
+        DOMAIN,
+        TASK,
+        [InputSpec("text", "string", [], "raw text; tokenized inside the model, any length")],
+        classes=list(data.class_names),
+        details={"tokenizer": config.tokenizer.model_dump(), "source": data.spec},
+    ).write(run)
+
+
+def write_card(config: NLPConfig, run: RunDir, data, model: keras.Model, metrics) -> None:
+    classifier = model.get_layer(config.model.name)
+    write_model_card(
+        run,
+        title=f"{config.model.name} text classifier",
+        summary=f"A {config.model.name} over word {config.tokenizer.ngrams}-grams "
+        f"({config.tokenizer.output_mode}) classifying {len(data.class_names)} classes, "
+        f"trained with Deepfield on `{data.spec}`.",
+        data={
+            "source": data.spec,
+            "classes": ", ".join(data.class_names),
+            "text column": data.report.get("text_column"),
+            "target": data.report.get("target"),
+            "duplicate texts kept in one split": data.report.get("duplicates", {}).get("rows", 0),
+            **{f"{name} texts": len(rows) for name, rows in data.splits.items()},
+        },
+        model={
+            "architecture": config.model.name,
+            "tokenizer": f"TextVectorization, {config.tokenizer.max_tokens} tokens, "
+            f"{config.tokenizer.ngrams}-grams, {config.tokenizer.output_mode}",
+            "vocabulary": model.get_layer("vectorizer").vocabulary_size(),
+            "parameters": f"{classifier.count_params():,}",
+        },
+        training=training_rows(config.train, config.runtime),
+        metrics=metrics,
+        intended_use="Sorting short texts like those of the training source into its "
+        "classes; the served model takes raw strings.",
+        limitations=[
+            "A bag of n-grams ignores word order beyond its n-grams: negation far from "
+            "its word and sarcasm are missed.",
+            "Metrics come from a held-out split of the same source; texts from another "
+            "channel, period or language may score lower.",
+        ],
+    )
+
+
+# === Evaluation ===
+def evaluate_model(
+    model: keras.Model, data: nlp_data.TextData, split: str, run: RunDir, out: Path | None = None
+) -> dict[str, Any]:
+    """Accuracy, macro F1, per-class precision and recall, the confusion matrix plot."""
+    rows = data.splits[split]
+    if not len(rows):
+        raise UserError(f"split {split!r} of {data.spec} is empty")
+    labels = data.labels[rows]
+    probabilities = np.asarray(model.predict(as_strings(data.texts[rows]), verbose=0), np.float64)
+    metrics = {
+        **classification_metrics(labels, probabilities),
+        **per_class_metrics(labels, probabilities, data.class_names),
+        "split": split,
+        "num_examples": len(rows),
+        "task": TASK,
+        "domain": DOMAIN,
+    }
+    run.write_metrics(metrics, path=out)
+    matrix = confusion_matrix(labels, probabilities.argmax(1), labels=range(len(data.class_names)))
+    plots.confusion_matrix(matrix, data.class_names, run.plots / "confusion_matrix.png")
+    return metrics
+
+
+def evaluate(
+    run: RunDir, config: NLPConfig, *, source: str | None, split: str, out: Path | None
+) -> dict[str, Any]:
+    """A finished run on a split of its data, or of another source with its classes."""
+    contract = InputContract.read(run)
+    if source:
+        config = config.model_copy(
+            update={"data": config.data.model_copy(update={"source": source})}
+        )
+    data = nlp_data.load(config)
+    if data.class_names != contract.classes:
+        raise UserError(
+            f"classes of {data.spec} ({', '.join(data.class_names)}) differ from the run's "
+            f"({', '.join(contract.classes or [])})"
+        )
+    return evaluate_model(model_io.load_model(run.model_path), data, split, run, out)
+
+
+# === Prediction ===
+def predict(run: RunDir, inputs: list[str], top_k: int = 3) -> list[dict[str, Any]]:
+    """One result per text: label, class id, probability and the top-k classes."""
+    names = InputContract.read(run).classes or []
+    probabilities = model_io.load_model(run.model_path).predict(as_strings(inputs), verbose=0)
+    results = []
+    for text, probs in zip(inputs, probabilities, strict=True):
+        order = np.argsort(-probs)[: min(top_k, len(names))]
+        result = {
+            "input": text,
+            "label": names[int(order[0])],
+            "class_id": int(order[0]),
+            "probability": round(float(probs[order[0]]), 6),
+            "top_k": [
+                {"label": names[int(i)], "probability": round(float(probs[i]), 6)} for i in order
+            ],
+        }
+        if not text.strip():
+            result["note"] = "empty text: the prediction is the model's prior"
+        results.append(result)
+    return results

@@ -1,0 +1,81 @@
+"""NLP classify: leak-free splits, user tables, raw-string prediction, clear errors.
+
+The run directory, metrics contract, export (raw strings served in a TF-only process),
+bad input and resume after SIGKILL are checked by the shared harness (tests/harness)
+on the same tiny run (`NLPDomain.smoke_run`).
+"""
+
+import re
+
+import numpy as np
+import pytest
+
+from domains.nlp.config import NLPConfig
+from domains.nlp.data import load, normalise
+from shared.errors import UserError
+
+
+def test_sms_duplicates_never_straddle_splits():
+    data = load(NLPConfig())
+    assert len(data.texts) == 5574 and data.class_names == ["ham", "spam"]
+    split_of = {}
+    for name, rows in data.splits.items():
+        for text in data.texts[rows]:
+            assert split_of.setdefault(normalise(text), name) == name, text
+    assert data.report["duplicates"]["rows"] > 281 - 1  # every repeat counted
+    spam_share = {n: data.labels[r].mean() for n, r in data.splits.items()}
+    assert max(spam_share.values()) - min(spam_share.values()) < 0.01  # stratified
+
+
+def test_headerless_latin1_table_with_named_columns(tmp_path):
+    rows = [f"café review number {i} was {'good' if i % 2 else 'bad'}\t{i % 2}" for i in range(60)]
+    path = tmp_path / "reviews.txt"
+    path.write_bytes("\n".join(rows).encode("latin-1"))
+    config = NLPConfig.model_validate(
+        {"data": {"source": f"csv:{path}", "header": False, "columns": ["text", "label"]}}
+    )
+    data = load(config)
+    assert data.class_names == ["0", "1"] and len(data.texts) == 60
+    assert data.texts[0].startswith("café review")
+
+
+@pytest.mark.parametrize(
+    ("table", "settings", "message"),
+    [
+        (
+            "msg,stars\nnice,1\nbad,2\n",
+            {},
+            "set data.text_column to one of the columns: msg, stars",
+        ),
+        ("text,label\na,x\nb,x\nc,x\n", {}, "target 'label' has a single class (x)"),
+        ("text,label\na,1\n", {"text_column": "msg"}, "data.text_column 'msg' is not a column"),
+    ],
+    ids=["no-text-column", "one-class", "named-column-missing"],
+)
+def test_bad_tables_are_one_clear_error(tmp_path, table, settings, message):
+    path = tmp_path / "t.csv"
+    path.write_text(table)
+    config = NLPConfig.model_validate({"data": {"source": f"csv:{path}", **settings}})
+    with pytest.raises(UserError, match=re.escape(message)):
+        load(config)
+
+
+def test_predict_takes_raw_strings(domain_run):
+    run = domain_run("nlp")
+    results = run.predict(
+        ["WINNER!! You have won a free prize, call 09061701461 to claim", "see you at lunch", " "]
+    )
+    assert [r["label"] for r in results[:2]] == ["spam", "ham"] or run.metrics["accuracy"] < 0.9
+    assert all(0 <= r["probability"] <= 1 and r["top_k"][0]["label"] == r["label"] for r in results)
+    assert "empty text" in results[2]["note"]
+    assert run.metrics["accuracy"] > 0.9  # two epochs, far above the 0.87 majority class
+    assert {"precision_spam", "recall_spam", "f1"} <= set(run.metrics)
+
+
+def test_evaluate_on_data_with_other_classes_is_refused(domain_run, tmp_path):
+    run = domain_run("nlp")
+    path = tmp_path / "other.csv"
+    path.write_text("text,label\n" + "\n".join(f"t{i},{'a' if i % 2 else 'b'}" for i in range(40)))
+    with pytest.raises(UserError, match="differ from the run's"):
+        run.evaluate(data=f"csv:{path}")
+    assert np.isfinite(run.metrics["loss"])
