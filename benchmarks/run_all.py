@@ -28,6 +28,7 @@ BENCHMARKS = {
     "zoo_speed": "benchmarks.zoo_speed",
     "export_serving": "benchmarks.export_serving",
     "finance_models": "benchmarks.finance_models",
+    "nlp_classify": "benchmarks.nlp_classify",
     "rl_cartpole": "benchmarks.rl_cartpole",
 }
 
