@@ -19,6 +19,7 @@ import pandas as pd
 import tensorflow as tf
 
 from domains.finance.data import Schema
+from shared.explain.integrated_gradients import integrated_gradients  # noqa: F401 - reasons.integrated_gradients
 
 
 def reference_row(frame: pd.DataFrame, labels: np.ndarray, schema: Schema) -> dict:
@@ -27,22 +28,6 @@ def reference_row(frame: pd.DataFrame, labels: np.ndarray, schema: Schema) -> di
     row = {c: float(good[c].median()) for c in schema.numeric}
     row.update({c: str(good[c].mode().iloc[0]) for c in schema.categorical})
     return row
-
-
-def integrated_gradients(logit_fn, x: tf.Tensor, baseline: tf.Tensor, steps: int) -> tf.Tensor:
-    """Attributions with x's shape; `logit_fn` maps a batch like x to (batch, 1) logits."""
-    x = tf.cast(x, tf.float32)
-    baseline = tf.cast(baseline, tf.float32)
-    alphas = (tf.range(steps, dtype=tf.float32) + 0.5) / steps
-    extra = len(x.shape) - 1
-    alpha_shape = tf.concat([[1, steps], tf.ones([extra], tf.int32)], 0)
-    path = baseline[None, None] + tf.reshape(alphas, alpha_shape) * (x - baseline[None])[:, None]
-    flat = tf.reshape(path, tf.concat([[-1], tf.shape(x)[1:]], 0))
-    with tf.GradientTape() as tape:
-        tape.watch(flat)
-        out = tf.reduce_sum(logit_fn(flat))
-    grads = tf.reshape(tape.gradient(out, flat), tf.shape(path))
-    return (x - baseline[None]) * tf.reduce_mean(grads, axis=1)
 
 
 def column_attributions(encoded_attr: tf.Tensor, matrix: np.ndarray) -> tf.Tensor:

@@ -8,6 +8,7 @@ modules (`task`, `serving`) only when called. Translation and language models (i
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from domains.nlp.config import NLPConfig
@@ -17,7 +18,7 @@ from shared.domain import Domain, SmokeRun, TourLeg, register_domain
 @register_domain
 class NLPDomain(Domain):
     name = "nlp"
-    summary = "Text classification: train, evaluate, predict, export (raw strings in)."
+    summary = "Text classification: train, evaluate, predict, explain, export (raw strings in)."
     tasks = ("classify",)
     config_class = NLPConfig
     data_specs = ("builtin", "csv", "jsonl")
@@ -59,6 +60,11 @@ class NLPDomain(Domain):
         from domains.nlp import task
 
         return task.predict(run, inputs)
+
+    def explain(self, run, config, inputs, out) -> Path:
+        from domains.nlp import task
+
+        return task.explain(run, config, inputs, out)
 
     def serving_spec(self, run, config):
         from domains.nlp import serving

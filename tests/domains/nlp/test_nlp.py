@@ -79,3 +79,27 @@ def test_evaluate_on_data_with_other_classes_is_refused(domain_run, tmp_path):
     with pytest.raises(UserError, match="differ from the run's"):
         run.evaluate(data=f"csv:{path}")
     assert np.isfinite(run.metrics["loss"])
+
+
+def test_explain_attributions_add_up_and_colour_the_words(domain_run, tmp_path):
+    import tensorflow as tf
+
+    from domains.nlp.config import NLPConfig as Config
+    from domains.nlp.task import attribute
+
+    run = domain_run("nlp")
+    config = Config.model_validate(run.config)
+    model = run.load_model()
+    text = "Claim your FREE prize now, call 09061701461"
+    item = attribute(model, config, text)
+    classifier = model.get_layer(config.model.name)
+    vector = tf.cast(model.get_layer("vectorizer")(tf.constant([text])), tf.float32)
+    gap = np.log(item["probability"]) - np.log(
+        classifier(tf.zeros_like(vector)).numpy()[0, item["class_id"]]
+    )
+    assert sum(item["ngrams"].values()) == pytest.approx(gap, abs=0.02)  # completeness
+    assert {"claim", "free", "prize"} <= set(item["ngrams"])
+    png = run.explain([text, "see you at lunch"], out=str(tmp_path / "why.png"))
+    assert png.is_file() and png.stat().st_size > 5000
+    page = png.with_suffix(".html").read_text()
+    assert page.count("<p>") == 2 and ">FREE</span>" in page and "09061701461" in page
