@@ -140,6 +140,12 @@ class Domain:
     # Strategies this domain's `train` runs under (checked before TensorFlow loads).
     strategies: ClassVar[tuple[str, ...]] = STRATEGIES
     strategies_note: ClassVar[str] = ""  # why some strategies are not offered
+    # The module whose functions the common verbs call (imported inside the verb, so
+    # with its TensorFlow): train(config, run), evaluate(run, config, *, source, split,
+    # out), predict(run, config, inputs), explain(run, config, inputs, out). A domain
+    # binds it, as a KerasHub task binds its backbone, and lists the verbs it provides.
+    task_module: ClassVar[str | None] = None
+    task_verbs: ClassVar[tuple[str, ...]] = ("train", "evaluate", "predict", "explain")
     notebook: ClassVar[str | None] = None  # notebooks/<name>.ipynb by default
     # The run folder the notebook trains under DEEPFIELD_RUNS (checked by the tests).
     notebook_run: ClassVar[str | None] = None
@@ -155,8 +161,18 @@ class Domain:
     def implements(cls, verb: str) -> bool:
         if verb == "export":
             return cls.implements("serving_spec") or cls.export is not Domain.export
+        if cls.task_module is not None and verb in cls.task_verbs:
+            return True
         method = getattr(cls, verb, None)
         return method is not None and method is not getattr(Domain, verb, None)
+
+    def task(self):
+        """The domain's task module (`task_module`), imported on first use."""
+        import importlib
+
+        if self.task_module is None:
+            raise NotImplementedError(f"{self.name} binds no task_module")
+        return importlib.import_module(self.task_module)
 
     @classmethod
     def extra_verb(cls, name: str) -> Verb | None:
@@ -214,21 +230,21 @@ class Domain:
     # === The verbs (TensorFlow inside) ===
     def train(self, config: Any, run: RunDir) -> dict[str, Any]:
         """Train into `run` and evaluate; returns the metrics written to metrics.json."""
-        raise NotImplementedError
+        return self.task().train(config, run)
 
     def evaluate(
         self, run: RunDir, config: Any, data: str | None, split: str, out: Path | None, **options
     ) -> dict[str, Any]:
         """Metrics of a finished run on a split of its data or of `data`."""
-        raise NotImplementedError
+        return self.task().evaluate(run, config, source=data, split=split, out=out)
 
     def predict(self, run: RunDir, config: Any, inputs: list[str], **options) -> list[dict]:
         """One JSON-able dict per input."""
-        raise NotImplementedError
+        return self.task().predict(run, config, inputs)
 
     def explain(self, run: RunDir, config: Any, inputs: list[str], out: Path | None) -> Path:
         """An explanation plot for the inputs (or held-out examples); returns its path."""
-        raise NotImplementedError
+        return self.task().explain(run, config, inputs, out)
 
     def serving_spec(self, run: RunDir, config: Any) -> ServingSpec:
         """The SavedModel's module, signatures, warmup and metadata (see shared.export)."""

@@ -131,22 +131,29 @@ class RunDir:
         write_json(target, flat)
         return target
 
-    def write_splits(self, source: str, splits: dict[str, Any], **facts: Any) -> None:
+    def write_splits(
+        self,
+        source: str,
+        splits: dict[str, Any],
+        *,
+        class_counts: dict[str, dict[str, int]] | None = None,
+        **facts: Any,
+    ) -> None:
         """data_splits.json, one schema for every domain.
 
         {"source": spec, "splits": {"train": {"size": n, ...}, ...}, ...facts}: each
-        split at least has its size; facts say how the splits were made (seed, method,
+        split at least has its size (and its `class_counts` where given, e.g. the
+        shared splitter's report); facts say how the splits were made (seed, method,
         stratified, grouped_by, duplicates found across splits).
         """
-        record = {
-            "source": source,
-            "splits": {
-                name: ({"size": int(value)} if isinstance(value, int) else dict(value))
-                for name, value in splits.items()
-            },
-            **facts,
+        parts = {
+            name: ({"size": int(value)} if isinstance(value, int) else dict(value))
+            for name, value in splits.items()
         }
-        write_json(self.splits_path, record)
+        for name, counts in (class_counts or {}).items():
+            if name in parts:
+                parts[name]["class_counts"] = counts
+        write_json(self.splits_path, {"source": source, "splits": parts, **facts})
 
     def read_metrics(self) -> dict[str, Any]:
         try:

@@ -56,6 +56,7 @@ class FinanceDomain(Domain):
     )
     # German credit (1,000 rows), 12 epochs.
     smoke_run = SmokeRun("credit", ("train.epochs=12",), resume=("train.epochs=20",))
+    task_module = "domains.finance.task"
     order = 30
     notebook_run = "credit"
 
@@ -68,26 +69,6 @@ class FinanceDomain(Domain):
 
         config.check_runtime()
         data.load(config)
-
-    def train(self, config: FinanceConfig, run) -> dict[str, Any]:
-        from domains.finance import task
-
-        return task.train(config, run)
-
-    def evaluate(self, run, config, data, split, out, **options) -> dict[str, Any]:
-        from domains.finance import task
-
-        return task.evaluate(run, config, source=data, split=split, out=out)
-
-    def predict(self, run, config, inputs, **options) -> list[dict]:
-        from domains.finance import task
-
-        return task.predict(run, config, inputs)
-
-    def explain(self, run, config, inputs, out) -> Path:
-        from domains.finance import task
-
-        return task.explain(run, config, inputs, out)
 
     def serving_spec(self, run, config):
         from domains.finance import serving

@@ -109,13 +109,10 @@ def _train(config: FinanceConfig, run: RunDir) -> dict[str, Any]:
         )
     data = finance_data.load(config)
     report = data.split_report
-    counts = report.get("class_counts", {})
     run.write_splits(
         data.spec,
-        {
-            name: {"size": len(rows), **({"class_counts": counts[name]} if name in counts else {})}
-            for name, rows in data.splits.items()
-        },
+        {name: len(rows) for name, rows in data.splits.items()},
+        class_counts=report.get("class_counts"),
         seed=config.runtime.seed,
         method=report.get("method", config.data.split),
         **{k: report[k] for k in ("stratified", "grouped", "groups", "duplicates") if k in report},

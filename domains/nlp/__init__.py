@@ -8,9 +8,6 @@ modules (`task`, `serving`) only when called. Translation and language models (i
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Any
-
 from domains.nlp.config import NLPConfig
 from shared.domain import Domain, SmokeRun, TourLeg, register_domain
 
@@ -35,6 +32,7 @@ class NLPDomain(Domain):
         ),
     )
     smoke_run = SmokeRun("default", ("train.epochs=2",), resume=("train.epochs=12",))
+    task_module = "domains.nlp.task"
     order = 15
     notebook_run = "sms"
 
@@ -45,26 +43,6 @@ class NLPDomain(Domain):
         from domains.nlp import data
 
         data.load(config)
-
-    def train(self, config: NLPConfig, run) -> dict[str, Any]:
-        from domains.nlp import task
-
-        return task.train(config, run)
-
-    def evaluate(self, run, config, data, split, out, **options) -> dict[str, Any]:
-        from domains.nlp import task
-
-        return task.evaluate(run, config, source=data, split=split, out=out)
-
-    def predict(self, run, config, inputs, **options) -> list[dict]:
-        from domains.nlp import task
-
-        return task.predict(run, inputs)
-
-    def explain(self, run, config, inputs, out) -> Path:
-        from domains.nlp import task
-
-        return task.explain(run, config, inputs, out)
 
     def serving_spec(self, run, config):
         from domains.nlp import serving

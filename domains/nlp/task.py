@@ -99,13 +99,10 @@ def _train(config: NLPConfig, run: RunDir) -> dict[str, Any]:
 def record_data(run: RunDir, config: NLPConfig, data: nlp_data.TextData) -> None:
     """data_splits.json and the input contract (one raw string, the classes)."""
     report = data.report
-    counts = report.get("class_counts", {})
     run.write_splits(
         data.spec,
-        {
-            name: {"size": len(rows), **({"class_counts": counts[name]} if name in counts else {})}
-            for name, rows in data.splits.items()
-        },
+        {name: len(rows) for name, rows in data.splits.items()},
+        class_counts=report.get("class_counts"),
         seed=config.runtime.seed,
         **{
             k: report[k]
@@ -201,7 +198,7 @@ def evaluate(
 
 
 # === Prediction ===
-def predict(run: RunDir, inputs: list[str], top_k: int = 3) -> list[dict[str, Any]]:
+def predict(run: RunDir, config, inputs: list[str], top_k: int = 3) -> list[dict[str, Any]]:
     """One result per text: label, class id, probability and the top-k classes."""
     names = InputContract.read(run).classes or []
     probabilities = model_io.load_model(run.model_path).predict(as_strings(inputs), verbose=0)

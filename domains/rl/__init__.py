@@ -7,7 +7,6 @@ modules (`task`, `serving`) only when called.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 from domains.rl.config import RLConfig
 from shared.domain import Domain, Option, SmokeRun, TourLeg, Verb, register_domain
@@ -57,6 +56,8 @@ class RLDomain(Domain):
         resume=("agent.total_steps=8192", "train.checkpoint_interval=1024"),
         progress="step",
     )
+    task_module = "domains.rl.task"
+    task_verbs = ("train", "predict")
     order = 20
     notebook_run = "cartpole_ppo"
 
@@ -67,11 +68,6 @@ class RLDomain(Domain):
         from domains.rl import envs
 
         envs.check_agent_supports(config.agent.name, envs.describe(config.data))
-
-    def train(self, config: RLConfig, run) -> dict[str, Any]:
-        from domains.rl import task
-
-        return task.train(config, run)
 
     def evaluate(self, run, config, data, split, out, *, episodes=None, seed=None, **options):
         """Mean and std return over `episodes` (default 100) with seeds seed, seed+1, ...
@@ -87,12 +83,6 @@ class RLDomain(Domain):
                 f"(got --data {data})"
             )
         return task.evaluate(run, config, episodes=episodes, seed=seed, out=out)
-
-    def predict(self, run, config, inputs, **options) -> list[dict]:
-        """Actions for observations given as JSON lists (one per input)."""
-        from domains.rl import task
-
-        return task.predict(run, inputs)
 
     def play(self, run, config, out: Path | None = None, seed: int | None = None, **options):
         """Play one greedy episode into a GIF (default RUN/play/episode-seedN.gif)."""

@@ -361,7 +361,7 @@ def play(
 
 
 # === Prediction ===
-def predict(run: RunDir, inputs: list[str]) -> list[dict[str, Any]]:
+def predict(run: RunDir, config: RLConfig, inputs: list[str]) -> list[dict[str, Any]]:
     """Actions (and the network's outputs) for observations given as JSON lists."""
     spec = load_spec(run)
     rows = []

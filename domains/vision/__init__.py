@@ -71,6 +71,7 @@ class VisionDomain(Domain):
             "model.filters=[8, 16]",
         ),
     )
+    task_module = "domains.vision.task"
     order = 10
     notebook_run = "digits"
 
@@ -92,26 +93,6 @@ class VisionDomain(Domain):
             from shared.data.folder_layout import list_folder
 
             list_folder(rest)
-
-    def train(self, config: VisionConfig, run) -> dict[str, Any]:
-        from domains.vision import task
-
-        return task.train(config, run)
-
-    def evaluate(self, run, config, data, split, out, **options) -> dict[str, Any]:
-        from domains.vision import task
-
-        return task.evaluate(run, config, source=data, split=split, out=out)
-
-    def predict(self, run, config, inputs, **options) -> list[dict]:
-        from domains.vision import task
-
-        return task.predict(run, inputs)
-
-    def explain(self, run, config, inputs, out) -> Path:
-        from domains.vision import task
-
-        return task.explain(run, config, inputs, out)
 
     def serving_spec(self, run, config):
         from domains.vision import export

@@ -237,7 +237,7 @@ def load_inputs(run: RunDir, inputs: list[str]) -> tuple[list[Path], np.ndarray,
     return paths, images, class_names
 
 
-def predict(run: RunDir, inputs: list[str], top_k: int = 3) -> list[dict[str, Any]]:
+def predict(run: RunDir, config, inputs: list[str], top_k: int = 3) -> list[dict[str, Any]]:
     """One result per input file: label, class id, probability and the top-k classes."""
     if yaml_task(run) == "generate":
         raise UserError(

@@ -38,6 +38,8 @@ def test_data_splits_have_one_schema(tmp_path):
         "splits": {"train": {"size": 8}, "test": {"size": 2, "class_counts": {"a": 2}}},
         "seed": 3,
     }
+    run.write_splits("csv:x.csv", {"train": 8, "test": 2}, class_counts={"test": {"a": 2}}, seed=3)
+    assert json.loads(run.splits_path.read_text()) == record  # the splitter's counts merged
 
 
 def test_input_contract_round_trips_and_names_a_missing_file(tmp_path):
