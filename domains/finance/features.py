@@ -25,7 +25,7 @@ import pandas as pd
 import tensorflow as tf
 
 from domains.finance.config import FinanceModelConfig
-from domains.finance.data import Schema
+from domains.finance.schema import Schema
 from shared.errors import UserError
 
 BINS_SUFFIX = "__bins"  # quantile bins of a number, fed from the number's input

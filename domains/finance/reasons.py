@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 import tensorflow as tf
 
-from domains.finance.data import Schema
+from domains.finance.schema import Schema
 from shared.explain.integrated_gradients import integrated_gradients  # noqa: F401 - reasons.integrated_gradients
 
 

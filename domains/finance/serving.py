@@ -29,7 +29,7 @@ import tensorflow as tf
 
 from domains.finance import calibration, features, reasons, scorecard
 from domains.finance.config import FinanceConfig
-from domains.finance.data import HISTORY_LENGTH
+from domains.finance.schema import HISTORY_LENGTH
 from domains.finance.scoring import Scorer
 from shared.export import ServingSpec
 from shared.run_dir import RunDir

@@ -14,6 +14,7 @@ import tensorflow as tf
 from domains.finance import calibration, fairness, features, metrics, monitor
 from domains.finance import data as finance_data
 from domains.finance import plots as finance_plots
+from domains.finance import schema as finance_schema
 from domains.finance.config import FinanceConfig
 from domains.finance.models import build_model, compile_model
 from domains.finance.reasons import reference_row
@@ -215,7 +216,7 @@ def write_serving_examples(run: RunDir, scorer: Scorer, data, count: int = 8) ->
                 ]
                 for window in index
             ]
-        saved[finance_data.HISTORY_LENGTH] = (index >= 0).sum(axis=1).tolist()
+        saved[finance_schema.HISTORY_LENGTH] = (index >= 0).sum(axis=1).tolist()
     else:
         for column in schema.features:
             values = data.frame[column].to_numpy()[rows]
@@ -433,7 +434,7 @@ def write_card(
             "numeric features": ", ".join(data.schema.numeric) or "-",
             "categorical features": ", ".join(data.schema.categorical) or "-",
             "integer codes (also one-hot)": ", ".join(data.schema.codes) or "-",
-            "missing values imputed": finance_data.describe_missing(data.schema, data.missing)
+            "missing values imputed": finance_schema.describe_missing(data.schema, data.missing)
             if config.data.on_missing == "impute"
             else "none (data.on_missing=fail)",
             "protected attribute (not a feature)": data.schema.protected or "-",

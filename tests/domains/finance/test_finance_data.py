@@ -5,8 +5,9 @@ import pandas as pd
 import pytest
 
 from domains.finance.config import FinanceConfig, TransactionsConfig
-from domains.finance.data import infer_schema, load, split_rows
+from domains.finance.data import load, split_rows
 from domains.finance.german_credit import load_german_credit
+from domains.finance.schema import infer_schema
 from domains.finance.scoring import history_index
 from domains.finance.transactions import PATTERN_SHARES, generate_transactions
 from shared.errors import UserError
@@ -171,7 +172,7 @@ def test_time_split_trains_on_the_past():
 
 
 def test_history_index_holds_only_earlier_rows_of_the_same_customer():
-    from domains.finance.data import Schema
+    from domains.finance.schema import Schema
 
     frame = pd.DataFrame({"customer_id": ["a", "b", "a", "a", "b"], "t": [1.0, 2.0, 3.0, 0.5, 9.0]})
     schema = Schema(

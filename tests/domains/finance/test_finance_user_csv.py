@@ -16,6 +16,7 @@ import pytest
 
 from domains.finance import data as finance_data
 from domains.finance import fairness
+from domains.finance import schema as finance_schema
 from domains.finance.config import FinanceConfig
 from domains.finance.german_credit import load_german_credit
 from domains.finance.metrics import recall_at_fpr_key
@@ -135,10 +136,10 @@ def test_config_is_checked_against_the_data_before_training(users_csv):
     frame = pd.read_csv(users_csv)
     named = credit_config(source).fairness
     assert (
-        finance_data.protected_column(frame.rename(columns={"sex": "Sex"}), named, "default")
+        finance_schema.protected_column(frame.rename(columns={"sex": "Sex"}), named, "default")
         == "Sex"
     )
-    assert finance_data.protected_column(frame.drop(columns="sex"), named, "default") is None
+    assert finance_schema.protected_column(frame.drop(columns="sex"), named, "default") is None
 
 
 def test_multi_worker_is_refused_before_any_data_is_read(tmp_path):
@@ -152,7 +153,7 @@ def test_multi_worker_is_refused_before_any_data_is_read(tmp_path):
 
 
 def test_input_names_change_only_where_tensorflow_requires_it():
-    names = finance_data.input_names(
+    names = finance_schema.input_names(
         [
             "age",
             "Credit Amount",
@@ -180,13 +181,13 @@ def test_input_names_change_only_where_tensorflow_requires_it():
 def test_integer_codes_rule_and_category_text():
     rows = 200
     codes = pd.Series(np.arange(rows) % 4 + 1.0)
-    assert finance_data.is_code_column(codes)
-    assert not finance_data.is_code_column(codes.head(60))  # too few rows per code
-    assert not finance_data.is_code_column(pd.Series(np.arange(rows) % 2))  # two values
-    assert not finance_data.is_code_column(pd.Series(np.arange(rows) % 12))  # too many
-    assert not finance_data.is_code_column(codes + 0.5)  # not integers
-    assert not finance_data.is_code_column(codes - 3)  # negative
-    text = finance_data.category_strings(pd.Series([1.0, "1", 2, np.nan, "a"], dtype=object))
+    assert finance_schema.is_code_column(codes)
+    assert not finance_schema.is_code_column(codes.head(60))  # too few rows per code
+    assert not finance_schema.is_code_column(pd.Series(np.arange(rows) % 2))  # two values
+    assert not finance_schema.is_code_column(pd.Series(np.arange(rows) % 12))  # too many
+    assert not finance_schema.is_code_column(codes + 0.5)  # not integers
+    assert not finance_schema.is_code_column(codes - 3)  # negative
+    text = finance_schema.category_strings(pd.Series([1.0, "1", 2, np.nan, "a"], dtype=object))
     assert text.tolist() == ["1", "1", "2", "missing", "a"]
 
 
