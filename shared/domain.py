@@ -144,7 +144,8 @@ class Domain:
     # with its TensorFlow): train(config, run), evaluate(run, config, *, source, split,
     # out), predict(run, config, inputs), explain(run, config, inputs, out). A domain
     # binds it, as a KerasHub task binds its backbone, and lists the verbs it provides.
-    task_module: ClassVar[str | None] = None
+    # A domain with several tasks maps each (`config.task`) to its module.
+    task_module: ClassVar[str | dict[str, str] | None] = None
     task_verbs: ClassVar[tuple[str, ...]] = ("train", "evaluate", "predict", "explain")
     notebook: ClassVar[str | None] = None  # notebooks/<name>.ipynb by default
     # The run folder the notebook trains under DEEPFIELD_RUNS (checked by the tests).
@@ -166,13 +167,21 @@ class Domain:
         method = getattr(cls, verb, None)
         return method is not None and method is not getattr(Domain, verb, None)
 
-    def task(self):
-        """The domain's task module (`task_module`), imported on first use."""
+    def task(self, config: Any = None):
+        """The task module of `config.task` (`task_module`), imported on first use."""
         import importlib
 
-        if self.task_module is None:
+        module = self.task_module
+        if module is None:
             raise NotImplementedError(f"{self.name} binds no task_module")
-        return importlib.import_module(self.task_module)
+        if isinstance(module, dict):
+            task = getattr(config, "task", None)
+            if task not in module:
+                raise UserError(
+                    f"{self.name} has no task {task!r}; its tasks: {', '.join(module)}"
+                )
+            module = module[task]
+        return importlib.import_module(module)
 
     @classmethod
     def extra_verb(cls, name: str) -> Verb | None:
@@ -230,21 +239,21 @@ class Domain:
     # === The verbs (TensorFlow inside) ===
     def train(self, config: Any, run: RunDir) -> dict[str, Any]:
         """Train into `run` and evaluate; returns the metrics written to metrics.json."""
-        return self.task().train(config, run)
+        return self.task(config).train(config, run)
 
     def evaluate(
         self, run: RunDir, config: Any, data: str | None, split: str, out: Path | None, **options
     ) -> dict[str, Any]:
         """Metrics of a finished run on a split of its data or of `data`."""
-        return self.task().evaluate(run, config, source=data, split=split, out=out)
+        return self.task(config).evaluate(run, config, source=data, split=split, out=out)
 
     def predict(self, run: RunDir, config: Any, inputs: list[str], **options) -> list[dict]:
         """One JSON-able dict per input."""
-        return self.task().predict(run, config, inputs)
+        return self.task(config).predict(run, config, inputs)
 
     def explain(self, run: RunDir, config: Any, inputs: list[str], out: Path | None) -> Path:
         """An explanation plot for the inputs (or held-out examples); returns its path."""
-        return self.task().explain(run, config, inputs, out)
+        return self.task(config).explain(run, config, inputs, out)
 
     def serving_spec(self, run: RunDir, config: Any) -> ServingSpec:
         """The SavedModel's module, signatures, warmup and metadata (see shared.export)."""

@@ -1,26 +1,40 @@
-"""NLP: text classification from a CSV (or the shipped SMS and sentiment sets) to a
-served model that takes raw strings.
+"""NLP: text classification, translation and language models, from a CSV, a text file
+or the shipped corpora to a served model that takes raw strings.
 
-The domain's contract (`shared.domain.Domain`); its verbs import their TensorFlow
-modules (`task`, `serving`) only when called. Translation and language models (issue
-12) are not here yet: `tasks` lists what works.
+The domain's contract (`shared.domain.Domain`). Each task has a TensorFlow-free data
+module (read, clean, split: `data` for classify, `pairs` for translate, `corpus` for
+lm), which `check` runs before TensorFlow loads, and a task module with the verbs
+(`classify`, `translate`, `lm`), imported only when a verb runs.
 """
 
 from __future__ import annotations
 
+import importlib
+
 from domains.nlp.config import NLPConfig
 from shared.domain import Domain, SmokeRun, TourLeg, register_domain
+
+# task -> its TensorFlow-free data module (read, clean, split)
+DATA_MODULES = {
+    "classify": "domains.nlp.data",
+    "translate": "domains.nlp.pairs",
+    "lm": "domains.nlp.corpus",
+}
 
 
 @register_domain
 class NLPDomain(Domain):
     name = "nlp"
-    summary = "Text classification: train, evaluate, predict, explain, export (raw strings in)."
-    tasks = ("classify",)
+    summary = (
+        "Text classification, translation and language models: train, evaluate, predict, "
+        "explain, export (raw strings in, raw strings out)."
+    )
+    tasks = ("classify", "translate", "lm")
     config_class = NLPConfig
-    data_specs = ("builtin", "csv", "jsonl")
+    data_specs = ("builtin", "csv", "jsonl", "text", "txt")
+    task_configs = {"translate": "translate", "lm": "lm"}
     strategies = ("auto", "default", "one-device")
-    strategies_note = "the n-gram models train in seconds on one device"
+    strategies_note = "the text models train in minutes on one device"
     tour_legs = (
         TourLeg(
             "nlp",
@@ -32,19 +46,20 @@ class NLPDomain(Domain):
         ),
     )
     smoke_run = SmokeRun("default", ("train.epochs=2",), resume=("train.epochs=12",))
-    task_module = "domains.nlp.task"
+    task_module = {
+        "classify": "domains.nlp.classify",
+        "translate": "domains.nlp.translate",
+        "lm": "domains.nlp.lm",
+    }
     order = 15
     notebook_run = "sms"
 
     def check(self, config: NLPConfig) -> None:
-        """Read and split the texts (pandas only): a missing column, a single class or an
-        unreadable file is refused before TensorFlow starts."""
+        """Read and split the texts (pandas only): a missing column, a single class, a
+        translation pair with a missing side or an unreadable file is refused before
+        TensorFlow starts."""
         super().check(config)
-        from domains.nlp import data
-
-        data.load(config)
+        importlib.import_module(DATA_MODULES[config.task]).load(config)
 
     def serving_spec(self, run, config):
-        from domains.nlp import serving
-
-        return serving.serving_spec(run, config)
+        return self.task(config).serving_spec(run, config)

@@ -1,4 +1,10 @@
-"""The nlp config: every key an `nlp` command accepts, with types and defaults."""
+"""The nlp config: every key an `nlp` command accepts, with types and defaults.
+
+One schema for the three tasks (`task: classify | translate | lm`); a task reads the
+sections it needs (`tokenizer` for classify, `sequence` and `generate` for translate
+and lm) and ignores the others, as a KerasHub task ignores a preprocessor's unused
+arguments.
+"""
 
 from __future__ import annotations
 
@@ -23,28 +29,62 @@ class NLPModelConfig(ConfigModel):
 
 class NLPDataConfig(ConfigModel):
     source: str = "builtin:sms-spam"
-    text_column: str | None = Field(None, description="the text (default: the builtin's)")
+    text_column: str | None = Field(
+        None, description="the text, or translate's source side (default: the builtin's)"
+    )
     target: str | None = Field(None, description="the label column (default: the builtin's)")
+    translation_column: str | None = Field(
+        None, description="translate: the target-language side (default: the builtin's)"
+    )
     delimiter: str | None = Field(None, description="force the separator (default: sniffed)")
     header: bool = Field(True, description="false: no header row (give data.columns)")
     columns: list[str] | None = Field(None, description="column names of a headerless file")
     encoding: str | None = Field(None, description="force the encoding (default: detected)")
+    max_examples: int | None = Field(
+        None, ge=10, description="use only the first N rows (pairs) after cleaning"
+    )
     validation_split: float = Field(0.1, gt=0, lt=1)
     test_split: float = Field(0.2, gt=0, lt=1)
 
 
 class TokenizerConfig(ConfigModel):
-    """Keras `TextVectorization`, adapted on the training split only."""
+    """classify: Keras `TextVectorization`, adapted on the training split only."""
 
     max_tokens: int = Field(20_000, ge=100, description="vocabulary size, n-grams included")
     ngrams: int = Field(2, ge=1, le=3, description="word n-grams up to this length")
     output_mode: Literal["tf_idf", "multi_hot", "count"] = "tf_idf"
 
 
+class SequenceConfig(ConfigModel):
+    """translate and lm: how text becomes token ids (vocabulary from the training split)."""
+
+    unit: Literal["word", "character"] = Field(
+        "word", description="word: lower-cased words and punctuation; character: every char"
+    )
+    vocabulary_size: int = Field(8_000, ge=20, description="tokens kept, specials included")
+    length: int = Field(
+        24, ge=4, description="tokens per sequence (translate: per side; lm: the context)"
+    )
+
+
+class GenerateConfig(ConfigModel):
+    """Decoding for translate and lm (predict, evaluate and the export)."""
+
+    strategy: Literal["greedy", "beam", "sample"] = "greedy"
+    beam_width: int = Field(4, ge=1, le=16)
+    max_new_tokens: int = Field(40, ge=1, description="lm: tokens generated after the prompt")
+    temperature: float = Field(1.0, gt=0)
+    top_k: int | None = Field(None, ge=1, description="sample: keep the k likeliest tokens")
+    top_p: float | None = Field(None, gt=0, le=1, description="sample: nucleus mass to keep")
+    seed: int | None = Field(None, description="sample: fixed seed (default: the run's)")
+
+
 class NLPConfig(ConfigModel):
-    task: Literal["classify"] = "classify"
+    task: Literal["classify", "translate", "lm"] = "classify"
     model: NLPModelConfig = NLPModelConfig()
     data: NLPDataConfig = NLPDataConfig()
     tokenizer: TokenizerConfig = TokenizerConfig()
+    sequence: SequenceConfig = SequenceConfig()
+    generate: GenerateConfig = GenerateConfig()
     train: TrainConfig = TrainConfig(epochs=10, batch_size=64, learning_rate=0.003)
     runtime: RuntimeConfig = RuntimeConfig()

@@ -85,7 +85,7 @@ def test_explain_attributions_add_up_and_colour_the_words(domain_run, tmp_path):
     import tensorflow as tf
 
     from domains.nlp.config import NLPConfig as Config
-    from domains.nlp.task import attribute
+    from domains.nlp.classify import attribute
 
     run = domain_run("nlp")
     config = Config.model_validate(run.config)

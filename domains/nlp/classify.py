@@ -331,3 +331,11 @@ def ngram_chart(explained: list[dict[str, Any]], names: list[str], path: Path) -
     fig.savefig(path, dpi=100)
     plt.close(fig)
     return path
+
+
+# === Export ===
+def serving_spec(run: RunDir, config: NLPConfig):
+    """The SavedModel of a finished classifier (see `domains.nlp.serving`)."""
+    from domains.nlp import serving
+
+    return serving.serving_spec(run, config)
