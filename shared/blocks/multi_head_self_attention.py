@@ -75,6 +75,20 @@ class MultiHeadSelfAttention(keras.layers.Layer):
         self.built = True
 
     def call(self, inputs: Any, mask: Any = None, training: bool | None = None) -> Any:
+        probs, value = self._attend(inputs, mask)
+        batch, length = ops.shape(inputs)[0], ops.shape(inputs)[1]
+        probs = self.attention_dropout(ops.cast(probs, value.dtype), training=training)
+        context = ops.einsum("bhqk,bkhd->bqhd", probs, value)
+        context = ops.reshape(context, (batch, length, self.num_heads * self.head_dim))
+        return self.output_dense(context)
+
+    def attention_probabilities(self, inputs: Any, mask: Any = None) -> Any:
+        """The (batch, heads, query, key) float32 attention weights `call` uses (before
+        dropout): what an attention-map explanation shows."""
+        return self._attend(inputs, mask)[0]
+
+    def _attend(self, inputs: Any, mask: Any) -> tuple[Any, Any]:
+        """(float32 attention probabilities, the per-head values) of `inputs`."""
         batch, length = ops.shape(inputs)[0], ops.shape(inputs)[1]
         heads = (batch, length, self.num_heads, self.head_dim)
         query, key, value = (
@@ -88,11 +102,7 @@ class MultiHeadSelfAttention(keras.layers.Layer):
         if allowed is not None:
             # A large negative, not -inf: a fully masked row stays finite (uniform).
             scores = ops.where(allowed, scores, ops.cast(-1e9, scores.dtype))
-        probs = ops.softmax(ops.cast(scores, "float32"), axis=-1)
-        probs = self.attention_dropout(ops.cast(probs, value.dtype), training=training)
-        context = ops.einsum("bhqk,bkhd->bqhd", probs, value)
-        context = ops.reshape(context, (batch, length, self.num_heads * self.head_dim))
-        return self.output_dense(context)
+        return ops.softmax(ops.cast(scores, "float32"), axis=-1), value
 
     def _allowed(self, length: Any, attend: Any) -> Any:
         """(batch|1, 1, q, k) booleans of the pairs that may attend, or None for all."""
