@@ -35,6 +35,7 @@ from shared.zoo import (  # noqa: E402, F401  # isort: skip
     small_cnn,
     stylegan,
     tabular,
+    transformer_seq2seq,
     unet,
     vae,
     vgg,
