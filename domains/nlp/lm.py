@@ -224,6 +224,8 @@ def _train(config: NLPConfig, run: RunDir) -> dict[str, Any]:
     history = history_rows(run.history_path)
     curves = [{k: v for k, v in row.items() if k != "tokens_per_second"} for row in history]
     plots.training_curves(curves, run.plots / "training_curves.png")
+    prompts = held_out_prompts(data, tokenizer.unit, length)
+    attention_plot(model, tokenizer, prompts, None, run)
     speed = [row["tokens_per_second"] for row in history if "tokens_per_second" in row]
     write_card(config, run, data, tokenizer, ids, model, metrics, speed)
     return metrics
@@ -579,12 +581,20 @@ def explain(run: RunDir, config: NLPConfig, inputs: list[str], out: Path | None)
     """Attention maps of the last decoder layer over each prompt's tokens: the mean over
     heads and the first heads, one row per prompt (held-out text when none given)."""
     tokenizer, details = tokenizer_from_contract(run)
-    if not inputs:
-        data = corpus.load(config)
-        paragraphs = [p for p in data.split_text("test").split("\n\n") if p.strip()]
-        chars = details["length"] * (1 if tokenizer.unit == "character" else 6)
-        inputs = [p[:chars] for p in paragraphs[:EXPLAIN_EXAMPLES]]
-    model = model_io.load_model(run.model_path)
+    inputs = inputs or held_out_prompts(corpus.load(config), tokenizer.unit, details["length"])
+    return attention_plot(model_io.load_model(run.model_path), tokenizer, inputs, out, run)
+
+
+def held_out_prompts(data: corpus.CorpusData, unit: str, length: int) -> list[str]:
+    """The first test paragraphs, each cut to about one context."""
+    paragraphs = [p for p in data.split_text("test").split("\n\n") if p.strip()]
+    chars = length * (1 if unit == "character" else 6)
+    return [p[:chars] for p in paragraphs[:EXPLAIN_EXAMPLES]]
+
+
+def attention_plot(
+    model: keras.Model, tokenizer: Tokenizer, inputs: list[str], out: Path | None, run: RunDir
+) -> Path:
     maps = [attention_map(model, tokenizer, text) for text in inputs]
     maps = [item for item in maps if item["tokens"]]
     if not maps:
@@ -638,7 +648,7 @@ def attention_chart(maps: list[dict[str, Any]], path: Path) -> Path:
             ax.set_yticks(ticks, labels, fontsize=6)
             ax.set_title(title, fontsize=9)
         row[0].set_ylabel("attending token", fontsize=8)
-        row[0].set_xlabel("attended token", fontsize=8)
+    axes[-1, 0].set_xlabel("attended token", fontsize=8)
     fig.suptitle("last decoder layer: attention over each prompt's last tokens", fontsize=10)
     fig.tight_layout()
     return plots.save(fig, path)

@@ -124,7 +124,8 @@ def test_train_writes_perplexity_beside_the_ngram_baseline(lm_run):
     splits = json.loads((lm_run.path / "data_splits.json").read_text())
     sizes = [splits["splits"][name]["size"] for name in corpus.SPLITS]
     assert metrics["num_examples"] == sizes[2] - 1  # every test token but the first
-    assert "character" in lm_run.model_card and "ngram_perplexity" in lm_run.model_card
+    card = lm_run.model_card
+    assert "character" in card and "ngram_perplexity" in card and "attention.png" in card
     assert {"perplexity", "val_perplexity", "tokens_per_second"} <= set(lm_run.history[0])
 
 
