@@ -140,14 +140,14 @@ def test_predict_continues_prompts_and_truncates_long_ones(lm_run):
 
 
 def test_top_k_one_and_tiny_top_p_sample_the_greedy_choice(lm_run):
-    from domains.nlp import lm
+    from domains.nlp import lm, lm_serving
 
     config = NLPConfig.model_validate(lm_run.config)
     prompts = ["ROMEO:", "", "First Citizen:\nBefore we proceed"]
 
     def continuations(**settings):
         settings = GenerateConfig(max_new_tokens=NEW_TOKENS, **settings)
-        module = lm.serving_module(lm_run.dir, config, settings)
+        module = lm_serving.serving_module(lm_run.dir, config, settings)
         return [r["generated_text"] for r in lm.continue_prompts(module, prompts)]
 
     greedy = continuations(strategy="greedy")
