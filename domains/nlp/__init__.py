@@ -12,7 +12,7 @@ from __future__ import annotations
 import importlib
 
 from domains.nlp.config import NLPConfig
-from shared.domain import Domain, SmokeRun, TourLeg, register_domain
+from shared.domain import Domain, Option, SmokeRun, TourLeg, register_domain
 
 # task -> its TensorFlow-free data module (read, clean, split)
 DATA_MODULES = {
@@ -31,9 +31,21 @@ class NLPDomain(Domain):
     )
     tasks = ("classify", "translate", "lm")
     config_class = NLPConfig
-    data_specs = ("builtin", "csv", "jsonl", "text", "txt")
+    data_specs = ("builtin", "csv", "jsonl", "text", "txt", "tfds")
     task_configs = {"translate": "translate", "lm": "lm"}
     strategies = ("auto", "default", "one-device")
+    train_shortcuts = {"init_from": "pretrain.init_from"}
+    verb_options = {
+        "train": (
+            Option(
+                "--init-from",
+                "init_from",
+                "path",
+                "classify (rnn, bert): start the encoder and its vocabulary from a finished "
+                "run of the same model, or from a local KerasHub BERT preset directory",
+            ),
+        ),
+    }
     strategies_note = "the text models train in minutes on one device"
     tour_legs = (
         TourLeg(

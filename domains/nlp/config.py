@@ -48,11 +48,31 @@ class NLPDataConfig(ConfigModel):
 
 
 class TokenizerConfig(ConfigModel):
-    """classify: Keras `TextVectorization`, adapted on the training split only."""
+    """classify: Keras `TextVectorization`, adapted on the training split only.
+
+    Sequence models (rnn, bert) read `kind`, `vocabulary_size`, `sequence_length` and
+    `lowercase`; the bag-of-n-gram models read the others.
+    """
+
+    kind: Literal["auto", "wordpiece", "words"] = Field(
+        "auto",
+        description="sequence models: wordpiece (KerasHub, tensorflow_text ops) or words "
+        "(TextVectorization, core TF); auto: wordpiece for bert, words for rnn",
+    )
+    vocabulary_size: int = Field(8_000, ge=20, description="sequence models: tokens kept")
+    sequence_length: int = Field(
+        64, ge=4, description="sequence models: tokens per text (longer texts are cut)"
+    )
+    lowercase: bool = Field(True, description="sequence models: lower-case before tokenizing")
 
     max_tokens: int = Field(20_000, ge=100, description="vocabulary size, n-grams included")
     ngrams: int = Field(2, ge=1, le=3, description="word n-grams up to this length")
     output_mode: Literal["tf_idf", "multi_hot", "count"] = "tf_idf"
+    char_ngrams: int = Field(
+        0, ge=0, le=6, description="also character n-grams of 1 to this length (0: none)"
+    )
+    char_max_tokens: int = Field(50_000, ge=100, description="character n-grams kept")
+    normalize: bool = Field(False, description="L2-normalise each n-gram family's vector")
 
 
 class SequenceConfig(ConfigModel):
@@ -79,11 +99,31 @@ class GenerateConfig(ConfigModel):
     seed: int | None = Field(None, description="sample: fixed seed (default: the run's)")
 
 
+class PretrainConfig(ConfigModel):
+    """classify with bert: masked-LM pretraining of the encoder before fine-tuning, and
+    `--init-from` (a finished run of the same model, or a local KerasHub BERT preset)."""
+
+    epochs: int = Field(0, ge=0, description="masked-LM epochs before fine-tuning (0: none)")
+    source: str | None = Field(
+        None,
+        description="unlabeled text, one text per line (text:/txt:/csv:/jsonl:); "
+        "default: the training split's texts",
+    )
+    mask_rate: float = Field(0.15, gt=0, lt=1, description="share of tokens masked")
+    learning_rate: float = Field(1e-3, gt=0)
+    batch_size: int = Field(32, ge=1)
+    max_texts: int | None = Field(None, ge=10, description="use only the first N source texts")
+    init_from: str | None = Field(
+        None, description="start from a finished run's encoder or a KerasHub preset directory"
+    )
+
+
 class NLPConfig(ConfigModel):
     task: Literal["classify", "translate", "lm"] = "classify"
     model: NLPModelConfig = NLPModelConfig()
     data: NLPDataConfig = NLPDataConfig()
     tokenizer: TokenizerConfig = TokenizerConfig()
+    pretrain: PretrainConfig = PretrainConfig()
     sequence: SequenceConfig = SequenceConfig()
     generate: GenerateConfig = GenerateConfig()
     train: TrainConfig = TrainConfig(epochs=10, batch_size=64, learning_rate=0.003)

@@ -36,7 +36,17 @@ BUILTINS: dict[str, tuple[tuple[str, ...], bool, list[str] | None, str, str]] = 
         "label",
     ),
 }
-TEXT_NAMES = ("text", "sentence", "message", "sms", "review", "comment", "body", "content")
+TEXT_NAMES = (
+    "text",
+    "sentence",
+    "message",
+    "sms",
+    "review",
+    "comment",
+    "body",
+    "content",
+    "description",
+)
 TARGET_NAMES = ("label", "target", "class", "category", "sentiment", "y")
 
 
@@ -53,7 +63,7 @@ class TextData:
 def read_frame(config: NLPConfig) -> tuple[pd.DataFrame, str, str]:
     """(table, text column, target column) of the configured source."""
     source = config.data.source
-    kind, rest = parse_spec(source, ("builtin", "csv", "jsonl"))
+    kind, rest = parse_spec(source, ("builtin", "csv", "jsonl", "tfds"))
     if kind == "builtin":
         if rest not in BUILTINS:
             raise UserError(f"unknown builtin nlp data {rest!r}; builtins: {', '.join(BUILTINS)}")
@@ -64,12 +74,49 @@ def read_frame(config: NLPConfig) -> tuple[pd.DataFrame, str, str]:
         ]
         frame = pd.concat(frames, ignore_index=True)
         return frame, config.data.text_column or text, config.data.target or target
-    frame = read_table(source, **table_options(config.data))[0]
+    if kind == "tfds":
+        frame = read_tfds(rest)
+    else:
+        frame = read_table(source, **table_options(config.data))[0]
     return (
         frame,
         pick(frame, config.data.text_column, TEXT_NAMES, "text_column"),
         pick(frame, config.data.target, TARGET_NAMES, "target"),
     )
+
+
+def read_tfds(rest: str) -> pd.DataFrame:
+    """`tfds:NAME[:SPLIT]` (default split train) as a table: its text features as
+    columns and its class label as the class name (imdb_reviews serves "pos"/"neg",
+    ag_news_subset "World", "Sports", ...). The split is then split again by the shared
+    splitter, so duplicates stay together. Imports TensorFlow Datasets (and with it
+    TensorFlow); only this spec kind does."""
+    import tensorflow_datasets as tfds
+    from tensorflow_datasets.core.registered import DatasetNotFoundError
+
+    name, _, split = rest.partition(":")
+    try:
+        builder = tfds.builder(name)
+    except DatasetNotFoundError:
+        raise UserError(f"unknown tfds dataset {name!r}") from None
+    try:
+        builder.download_and_prepare()
+        dataset = builder.as_dataset(split=split or "train", shuffle_files=False)
+    except Exception as e:  # network, manual download, an unknown split alike
+        first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+        raise UserError(f"cannot read tfds:{rest}: {first}") from e
+    features = builder.info.features
+    columns: dict[str, list] = {}
+    for example in tfds.as_numpy(dataset):
+        for key, value in example.items():
+            if isinstance(value, bytes):
+                value = value.decode("utf-8", errors="replace")
+            elif hasattr(features[key], "names"):  # a ClassLabel: its name, not its id
+                value = features[key].names[int(value)]
+            columns.setdefault(key, []).append(value)
+    if not columns:
+        raise UserError(f"tfds:{rest} has no examples")
+    return pd.DataFrame(columns)
 
 
 def pick(frame: pd.DataFrame, given: str | None, names: tuple[str, ...], key: str) -> str:
@@ -105,6 +152,8 @@ def load(config: NLPConfig) -> TextData:
     if dropped:
         LOG.warning("dropped %d rows with an empty text or no label", dropped)
     texts, values = texts[keep].to_numpy(str), values[keep].to_numpy(str)
+    if config.data.max_examples:
+        texts, values = texts[: config.data.max_examples], values[: config.data.max_examples]
     class_names = [str(c) for c in sorted(set(values), key=_class_order)]
     if len(class_names) < 2:
         raise UserError(

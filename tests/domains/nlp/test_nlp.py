@@ -40,6 +40,28 @@ def test_headerless_latin1_table_with_named_columns(tmp_path):
 
 
 @pytest.mark.parametrize(
+    ("name", "column", "classes"),
+    [
+        ("imdb_reviews", "text", ["neg", "pos"]),
+        ("ag_news_subset", "description", ["Business", "Sci/Tech", "Sports", "World"]),
+    ],
+)
+def test_tfds_text_sets_read_with_class_names(name, column, classes):
+    import tensorflow_datasets as tfds
+
+    with tfds.testing.mock_data(num_examples=40):
+        data = load(NLPConfig.model_validate({"data": {"source": f"tfds:{name}"}}))
+    assert data.report["text_column"] == column and data.class_names == classes
+    assert len(data.texts) == 40 and all(isinstance(t, str) and t for t in data.texts)
+    assert sum(len(rows) for rows in data.splits.values()) == 40
+
+
+def test_max_examples_keeps_the_first_texts():
+    data = load(NLPConfig.model_validate({"data": {"max_examples": 300}}))
+    assert len(data.texts) == 300 and data.texts[0] == load(NLPConfig()).texts[0]
+
+
+@pytest.mark.parametrize(
     ("table", "settings", "message"),
     [
         (
@@ -84,8 +106,8 @@ def test_evaluate_on_data_with_other_classes_is_refused(domain_run, tmp_path):
 def test_explain_attributions_add_up_and_colour_the_words(domain_run, tmp_path):
     import tensorflow as tf
 
+    from domains.nlp.classify import attribute, ngram_vector
     from domains.nlp.config import NLPConfig as Config
-    from domains.nlp.classify import attribute
 
     run = domain_run("nlp")
     config = Config.model_validate(run.config)
@@ -93,7 +115,7 @@ def test_explain_attributions_add_up_and_colour_the_words(domain_run, tmp_path):
     text = "Claim your FREE prize now, call 09061701461"
     item = attribute(model, config, text)
     classifier = model.get_layer(config.model.name)
-    vector = tf.cast(model.get_layer("vectorizer")(tf.constant([text])), tf.float32)
+    vector = ngram_vector(model, config.tokenizer, tf.constant([text]))
     gap = np.log(item["probability"]) - np.log(
         classifier(tf.zeros_like(vector)).numpy()[0, item["class_id"]]
     )
