@@ -41,6 +41,15 @@ class TextServing(tf.Module):
         }
 
 
+def custom_ops(model) -> list[str]:
+    """["tensorflow_text"] when the model tokenizes with KerasHub's WordPiece (its ops are
+    tensorflow_text's: a process loads the export after `import tensorflow_text`, and a
+    stock TF Serving binary, which lacks them, cannot serve it); [] for TextVectorization
+    models, whose core TensorFlow ops any model server runs."""
+    kerashub = any(type(layer).__module__.startswith("keras_hub.") for layer in model.layers)
+    return ["tensorflow_text"] if kerashub else []
+
+
 def serving_spec(run: RunDir, config: NLPConfig) -> ServingSpec:
     """The export of a finished text classifier, warmed up with its own test texts."""
     contract = InputContract.read(run)
@@ -63,7 +72,7 @@ def serving_spec(run: RunDir, config: NLPConfig) -> ServingSpec:
             "task": "classify",
             "class_names": list(contract.classes or []),
             "tokenizer": contract.details.get("tokenizer"),
-            "custom_ops": [],  # core TensorFlow ops only: any model server runs it
+            "custom_ops": custom_ops(module.model),
             "run": str(Path(run.path).resolve()),
             "data": data.spec,
         },

@@ -1,0 +1,526 @@
+"""Sequence text classifiers (rnn, bert): raw strings in, token ids inside the model.
+
+`classify` hands every model that is not a bag of n-grams to this module. The trained
+model is one Keras model, so model.keras, predict and the export read text as training
+did:
+
+    text (string) -> tokenizer (fitted on the training split only) -> token ids
+                  -> the zoo encoder (rnn, bert) or a KerasHub BERT backbone -> softmax
+
+Two tokenizers:
+
+- `wordpiece`: KerasHub's `WordPieceTokenizer` over a vocabulary computed on the
+  training split (`compute_word_piece_vocabulary`), then `[CLS] ... [SEP]` and padding
+  with Keras ops. Its ops come from tensorflow_text, which the export needs loaded.
+- `words`: Keras `TextVectorization(output_mode="int")`, core TensorFlow only.
+
+Both cut long texts to `tokenizer.sequence_length` and read an empty string (bert sees
+`[CLS] [SEP]`). Masked-LM pretraining and `--init-from` live in `domains.nlp.pretrain`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import keras
+import numpy as np
+import tensorflow as tf
+from keras import ops
+
+from domains.nlp import data as nlp_data
+from domains.nlp.config import NLPConfig
+from shared import model_io, plots
+from shared.errors import UserError
+from shared.input_contract import InputContract
+from shared.run_dir import RunDir
+from shared.zoo import build_model, model_spec
+
+LOG = logging.getLogger("deepfield.nlp")
+PAD, UNK, CLS, SEP, MASK = "[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"
+SPECIALS = [PAD, UNK, CLS, SEP, MASK]  # ids 0-4; id 0 pads, and the encoders mask it
+RECURRENT = ("rnn", "gru", "lstm", "simple_rnn")
+TRANSFORMERS = ("bert", "bert_tiny", "bert_small", "bert_base")
+EXPLAIN_EXAMPLES = 6
+IG_STEPS = 32
+
+
+# === Tokenizers ===
+@dataclass
+class Tokens:
+    """How a model turns text into ids: the tokenizer kind, its vocabulary, and (for
+    wordpiece) the special tokens the transformers expect around each text."""
+
+    kind: str  # wordpiece | words
+    vocabulary: list[str]
+    lowercase: bool = True
+    strip_accents: bool = True
+    packed: bool = False  # wordpiece for a transformer: [CLS] text [SEP]
+
+    def id(self, token: str) -> int:
+        return self.vocabulary.index(token)
+
+
+def family(config: NLPConfig) -> str:
+    """ "recurrent" or "transformer": what `model.name` is, or a UserError."""
+    name = config.model.name
+    if name in RECURRENT:
+        return "recurrent"
+    if name in TRANSFORMERS:
+        return "transformer"
+    kind = model_spec(name).kind
+    raise UserError(
+        f"model {name!r} ({kind}) does not classify text; use a bag-of-n-grams model "
+        f"(ngram_classifier), a recurrent one ({', '.join(RECURRENT)}) or a transformer "
+        f"({', '.join(TRANSFORMERS)})"
+    )
+
+
+def tokenizer_kind(config: NLPConfig) -> str:
+    kind = config.tokenizer.kind
+    if kind == "auto":
+        return "wordpiece" if family(config) == "transformer" else "words"
+    if kind == "words" and family(config) == "transformer":
+        raise UserError(
+            f"{config.model.name} reads WordPiece tokens ([CLS] first): set tokenizer.kind "
+            "to wordpiece or auto"
+        )
+    return kind
+
+
+def fit_tokens(config: NLPConfig, texts: np.ndarray) -> Tokens:
+    """The tokenizer's vocabulary, computed on `texts` (the training split) only."""
+    kind = tokenizer_kind(config)
+    size, lowercase = config.tokenizer.vocabulary_size, config.tokenizer.lowercase
+    if kind == "wordpiece":
+        import keras_hub
+
+        vocabulary = keras_hub.tokenizers.compute_word_piece_vocabulary(
+            tf.data.Dataset.from_tensor_slices(np.asarray(texts, str)).batch(1024),
+            size,
+            lowercase=lowercase,
+            strip_accents=lowercase,
+            reserved_tokens=SPECIALS,
+        )
+        packed = family(config) == "transformer"
+        return Tokens(kind, list(vocabulary), lowercase, lowercase, packed)
+    layer = words_layer(config.tokenizer.sequence_length, lowercase, max_tokens=size)
+    layer.adapt(tf.data.Dataset.from_tensor_slices(np.asarray(texts, str)).batch(1024))
+    return Tokens(kind, [str(t) for t in layer.get_vocabulary()], lowercase, False)
+
+
+def words_layer(length: int, lowercase: bool, *, max_tokens=None, vocabulary=None):
+    """TextVectorization to `length` word ids (0 pads, 1 is out of vocabulary)."""
+    return keras.layers.TextVectorization(
+        max_tokens=max_tokens,
+        standardize="lower_and_strip_punctuation" if lowercase else "strip_punctuation",
+        output_mode="int",
+        output_sequence_length=length,
+        vocabulary=vocabulary,
+        name="tokenizer",
+    )
+
+
+def token_ids(text: Any, tokens: Tokens, length: int) -> Any:
+    """The (batch, length) int32 ids of a string input, built into the model.
+
+    KerasHub's `StartEndPacker` runs on tf.data but not as a node of a functional model,
+    so [CLS] and [SEP] are added with Keras ops (which serialise with the model): the
+    tokenizer pads its output to `length - 2`, [CLS] goes first and [SEP] after the
+    last real token.
+    """
+    if tokens.kind == "words":
+        # The vocabulary's leading "" and "[UNK]" are TextVectorization's own mask and
+        # OOV tokens: passing them back is how Keras restores an adapted layer.
+        return words_layer(length, tokens.lowercase, vocabulary=tokens.vocabulary)(text)
+    import keras_hub
+
+    tokenizer = keras_hub.tokenizers.WordPieceTokenizer(
+        vocabulary=tokens.vocabulary,
+        sequence_length=length - 2 if tokens.packed else length,
+        lowercase=tokens.lowercase,
+        strip_accents=tokens.strip_accents,
+        oov_token=UNK,
+        dtype="int32",
+        name="tokenizer",
+    )
+    ids = ops.cast(tokenizer(text), "int32")
+    if not tokens.packed:
+        return ids
+    real = ops.sum(ops.cast(ops.not_equal(ids, 0), "int32"), axis=1)
+    edge = ops.zeros_like(ids[:, :1])
+    ids = ops.concatenate([edge + tokens.id(CLS), ids, edge], axis=1)
+    return ids + tokens.id(SEP) * ops.cast(ops.one_hot(real + 1, length), "int32")
+
+
+def model_tokens(model: keras.Model) -> Tokens:
+    """The `Tokens` of a trained text classifier (its tokenizer layer)."""
+    layer = model.get_layer("tokenizer")
+    vocabulary = [str(t) for t in layer.get_vocabulary()]
+    if isinstance(layer, keras.layers.TextVectorization):
+        lowercase = layer.get_config()["standardize"] == "lower_and_strip_punctuation"
+        return Tokens("words", vocabulary, lowercase, False)
+    # A transformer (dict of inputs) reads [CLS] text [SEP]; a recurrent encoder the text.
+    packed = isinstance(encoder_model(model).input, dict)
+    return Tokens("wordpiece", vocabulary, layer.lowercase, layer.strip_accents, packed)
+
+
+def model_length(model: keras.Model) -> int:
+    """Tokens per text that a trained text classifier reads ([CLS] and [SEP] included)."""
+    layer = model.get_layer("tokenizer")
+    if isinstance(layer, keras.layers.TextVectorization):
+        return int(layer.get_config()["output_sequence_length"])
+    return int(layer.sequence_length) + (2 if model_tokens(model).packed else 0)
+
+
+# === Model ===
+def encoder_model(model: keras.Model) -> keras.Model:
+    """The encoder nested in a text classifier: the zoo model or the KerasHub backbone."""
+    nested = [layer for layer in model.layers if isinstance(layer, keras.Model)]
+    if len(nested) != 1:
+        raise UserError(f"{model.name} is not a Deepfield sequence text classifier")
+    return nested[0]
+
+
+def build_sequence_classifier(
+    config: NLPConfig, data: nlp_data.TextData, run: RunDir | None = None
+) -> keras.Model:
+    """Raw strings -> tokenizer (training split's vocabulary) -> encoder -> softmax.
+
+    `pretrain.init_from` starts the encoder from a finished run or a KerasHub preset;
+    `pretrain.epochs` > 0 first trains a bert encoder as a masked-LM (see `pretrain`).
+    """
+    from domains.nlp import pretrain
+
+    kind = family(config)
+    num_classes = len(data.class_names)
+    length = config.tokenizer.sequence_length
+    source = pretrain.init_source(config.pretrain.init_from)
+    if config.pretrain.epochs and kind != "transformer":
+        raise UserError(
+            f"masked-LM pretraining (pretrain.epochs={config.pretrain.epochs}) trains a "
+            f"transformer encoder; {config.model.name} is recurrent: set pretrain.epochs=0"
+        )
+    if source is not None and source.kind == "preset":
+        if config.pretrain.epochs:
+            raise UserError(
+                f"--init-from {source.path} is a pretrained KerasHub preset: set "
+                "pretrain.epochs=0 (masked-LM pretraining is for the zoo's bert)"
+            )
+        return pretrain.preset_classifier(config, source, num_classes)
+    if source is not None:
+        donor = pretrain.run_model(config, source)
+        tokens = model_tokens(donor)
+        LOG.info(
+            "--init-from %s: its %s vocabulary of %d tokens",
+            source.path,
+            tokens.kind,
+            len(tokens.vocabulary),
+        )
+    else:
+        tokens = fit_tokens(config, data.texts[data.splits["train"]])
+    encoder = zoo_encoder(config, tokens, length, num_classes)
+    if source is not None:
+        copied = copy_weights(encoder_model(donor), encoder, skip=("predictions",))
+        LOG.info("--init-from %s: copied %s", source.path, ", ".join(copied))
+    if config.pretrain.epochs:
+        mlm = pretrain.masked_lm(config, data, tokens, run)
+        copied = copy_weights(mlm, encoder, skip=("predictions", "pooler"))
+        LOG.info("masked-LM encoder copied into the classifier: %s", ", ".join(copied))
+    return wrap(encoder, tokens, length)
+
+
+def zoo_encoder(
+    config: NLPConfig, tokens: Tokens, length: int, num_classes: int | None, **extra: Any
+) -> keras.Model:
+    """The zoo model over `length` token ids of this vocabulary."""
+    options = {**config.model.options(), **extra}
+    return build_model(
+        config.model.name,
+        input_shape=(length,),
+        num_classes=num_classes,
+        vocab_size=len(tokens.vocabulary),
+        **options,
+    )
+
+
+def wrap(encoder: keras.Model, tokens: Tokens, length: int) -> keras.Model:
+    """One model from a string input to the encoder's class probabilities."""
+    text = keras.Input(shape=(), dtype="string", name="text")
+    ids = token_ids(text, tokens, length)
+    if isinstance(encoder.input, dict):
+        probabilities = encoder({"token_ids": ids, "segment_ids": ops.zeros_like(ids)})
+    else:
+        probabilities = encoder(ids)
+    return keras.Model(text, probabilities, name="text_classifier")
+
+
+def copy_weights(source: keras.Model, target: keras.Model, skip: tuple[str, ...]) -> list[str]:
+    """Copy every weighted layer of `target` that `source` has under the same name.
+
+    Variables pair up in order by name and shape; a source variable the target lacks
+    (the masked-LM head's output bias on the token embedding) is left out. A shape that
+    differs means another architecture: a UserError that names it.
+    """
+    names = {layer.name: layer for layer in source.layers}
+    copied = []
+    for layer in target.layers:
+        if layer.name in skip or not layer.weights or layer.name not in names:
+            continue
+        wanted = [v.name for v in layer.weights]
+        given = [v for v in names[layer.name].weights if v.name in wanted]
+        if [(v.name, tuple(v.shape)) for v in given] != [
+            (v.name, tuple(v.shape)) for v in layer.weights
+        ]:
+            raise UserError(
+                f"layer {layer.name!r} differs: {[tuple(v.shape) for v in given]} in the "
+                f"source, {[tuple(v.shape) for v in layer.weights]} here; the source was "
+                "trained with other model options (sizes or vocabulary)"
+            )
+        for variable, value in zip(layer.weights, given, strict=True):
+            variable.assign(value)
+        copied.append(layer.name)
+    if not copied:
+        raise UserError(f"no layer of {target.name} matches one of {source.name}")
+    return copied
+
+
+# === Model card ===
+def card_model(config: NLPConfig, model: keras.Model) -> tuple[str, dict, list[str]]:
+    """(what the model reads, its model-card rows, its limitations)."""
+    tokens = model_tokens(model)
+    length = model_length(model)
+    encoder = encoder_model(model)
+    what = "WordPiece tokens" if tokens.kind == "wordpiece" else "word tokens"
+    described = f"{what} ({len(tokens.vocabulary):,} in its vocabulary, {length} per text)"
+    pretrained = config.pretrain
+    if pretrained.init_from:
+        start = f"--init-from {pretrained.init_from}"
+    elif pretrained.epochs:
+        start = (
+            f"masked-LM pretraining: {pretrained.epochs} epochs, {pretrained.mask_rate:.0%} "
+            f"of tokens masked, on {pretrained.source or 'the training split'} "
+            "(pretrain_history.csv)"
+        )
+    else:
+        start = "random"
+    rows = {
+        "architecture": f"{config.model.name} ({type(encoder).__name__} {encoder.name})",
+        "tokenizer": (
+            "KerasHub WordPieceTokenizer, [CLS] text [SEP]"
+            if tokens.packed
+            else "KerasHub WordPieceTokenizer"
+            if tokens.kind == "wordpiece"
+            else "Keras TextVectorization (lower-cased words, punctuation stripped)"
+        ),
+        "vocabulary": len(tokens.vocabulary),
+        "sequence length": length,
+        "initialised from": start,
+        "parameters": f"{encoder.count_params():,}",
+    }
+    limitations = [
+        f"Texts are cut to {length} tokens: what comes after is not read.",
+    ]
+    if tokens.kind == "wordpiece":
+        limitations.append(
+            "The tokenizer uses tensorflow_text ops: the export loads where tensorflow_text "
+            "is imported (a stock TF Serving binary lacks them)."
+        )
+    if family(config) == "transformer" and not (pretrained.init_from or pretrained.epochs):
+        limitations.append(
+            "A transformer trained from scratch on a few thousand texts learns little "
+            "beyond keywords; pretraining (pretrain.epochs, --init-from) usually helps."
+        )
+    return described, rows, limitations
+
+
+# === Explanation ===
+@contextlib.contextmanager
+def tapped(layer: keras.layers.Layer, replacement):
+    """Run `replacement(original_call, *args, **kwargs)` whenever `layer` is called.
+
+    Keras has no hook for a layer's input or output inside a nested functional model;
+    Keras 3 looks `call` up on the instance at every call, so an instance attribute
+    taps it without rebuilding the model. The model is unchanged on the way out.
+    """
+    original = layer.call
+    layer.call = lambda *args, **kwargs: replacement(original, *args, **kwargs)
+    try:
+        yield
+    finally:
+        vars(layer).pop("call", None)
+
+
+def embedding_layer(model: keras.Model) -> keras.layers.Layer:
+    encoder = encoder_model(model)
+    for name in ("token_embedding", "embedding"):
+        if any(layer.name == name for layer in encoder.layers):
+            return encoder.get_layer(name)
+    raise UserError(f"{encoder.name} has no token embedding to attribute to")
+
+
+def attribute(model: keras.Model, text: str, tokens: Tokens | None = None) -> dict[str, Any]:
+    """The predicted class and each token's integrated-gradients attribution towards it,
+    taken over the token embeddings (Sundararajan et al., 2017): the path runs from zero
+    vectors for the text's tokens (padding, [CLS] and [SEP] kept as they are) to their
+    embeddings."""
+    from shared.explain.integrated_gradients import integrated_gradients
+
+    tokens = tokens or model_tokens(model)
+    embedding = embedding_layer(model)
+    seen: dict[str, Any] = {}
+
+    def record(call, ids, *args, **kwargs):
+        seen["ids"] = ids
+        seen["vectors"] = call(ids, *args, **kwargs)
+        return seen["vectors"]
+
+    with tapped(embedding, record):
+        probabilities = np.asarray(model(tf.constant([text]), training=False))[0]
+    predicted = int(np.argmax(probabilities))
+    ids = np.asarray(seen["ids"])[0]
+    vectors = tf.convert_to_tensor(seen["vectors"])
+    special = {tokens.vocabulary.index(t) for t in (PAD, CLS, SEP) if t in tokens.vocabulary}
+    content = np.array([i not in special and i != 0 for i in ids])
+    baseline = tf.where(content[:, None], tf.zeros_like(vectors[0]), vectors[0])
+
+    def logit(path):
+        with tapped(embedding, lambda call, ids, *a, **k: tf.identity(path)):
+            out = model(tf.repeat(tf.constant([text]), tf.shape(path)[0]), training=False)
+        return tf.math.log(out[:, predicted : predicted + 1] + 1e-9)
+
+    attributions = integrated_gradients(logit, vectors, baseline, IG_STEPS).numpy()[0].sum(-1)
+    pieces = [
+        (tokens.vocabulary[i], float(a))
+        for i, a, keep in zip(ids, attributions, content, strict=True)
+        if keep
+    ]
+    return {
+        "text": text,
+        "class_id": predicted,
+        "probability": float(probabilities[predicted]),
+        "tokens": pieces,
+        "ngrams": words_of(pieces),
+    }
+
+
+def words_of(pieces: list[tuple[str, float]]) -> dict[str, float]:
+    """Word -> attribution: WordPiece continuations ("##ing") joined to their word, a
+    repeated word's attributions summed (what classify's HTML and chart show)."""
+    words: list[list] = []
+    for piece, value in pieces:
+        if piece.startswith("##") and words:
+            words[-1][0] += piece[2:]
+            words[-1][1] += value
+        else:
+            words.append([piece, value])
+    merged: dict[str, float] = {}
+    for word, value in words:
+        merged[word] = merged.get(word, 0.0) + value
+    return merged
+
+
+def explain(run: RunDir, config: NLPConfig, inputs: list[str], out: Path | None) -> Path:
+    """Token attributions (PNG of each text's strongest words, HTML of the text coloured)
+    and, for a transformer, the last layer's attention over each text's tokens."""
+    from domains.nlp.classify import coloured_html, ngram_chart
+
+    if not inputs:
+        data = nlp_data.load(config)
+        inputs = list(data.texts[data.splits["test"]][:EXPLAIN_EXAMPLES])
+    model = model_io.load_model(run.model_path)
+    names = InputContract.read(run).classes or []
+    tokens = model_tokens(model)
+    explained = [attribute(model, text, tokens) for text in inputs]
+    target = Path(out) if out else run.plots / "token_attributions.png"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    ngram_chart(explained, names, target)
+    html = target.with_suffix(".html")
+    html.write_text(coloured_html(explained, names))
+    LOG.info("token attributions: %s and %s", target, html)
+    if family(config) == "transformer":
+        maps = [attention_map(model, text, tokens) for text in inputs]
+        attention = target.with_name("attention.png" if not out else f"{target.stem}_attention.png")
+        attention_chart(maps, names, attention)
+        LOG.info("attention maps: %s", attention)
+    return target
+
+
+def attention_map(model: keras.Model, text: str, tokens: Tokens | None = None) -> dict[str, Any]:
+    """The text's tokens and the last encoder layer's (heads, n, n) attention weights
+    among them (row: the attending token), padding left out."""
+    from shared.blocks import TransformerEncoderBlock
+
+    tokens = tokens or model_tokens(model)
+    encoder = encoder_model(model)
+    blocks = [layer for layer in encoder.layers if isinstance(layer, TransformerEncoderBlock)]
+    seen: dict[str, Any] = {}
+    if blocks:  # the zoo's bert
+        attention = blocks[-1].attention
+
+        def record(call, inputs, *args, mask=None, **kwargs):
+            seen["weights"] = attention.attention_probabilities(inputs, mask)
+            return call(inputs, *args, mask=mask, **kwargs)
+
+    else:  # a KerasHub backbone: its layers' attention is a keras MultiHeadAttention
+        layers = [layer for layer in encoder.layers if hasattr(layer, "_self_attention_layer")]
+        if not layers:
+            raise UserError(f"{encoder.name} has no attention layers to show")
+        attention = layers[-1]._self_attention_layer
+
+        def record(call, *args, **kwargs):
+            output, seen["weights"] = call(*args, **{**kwargs, "return_attention_scores": True})
+            return output
+
+    embedding = embedding_layer(model)
+
+    def ids_of(call, ids, *args, **kwargs):
+        seen["ids"] = ids
+        return call(ids, *args, **kwargs)
+
+    with tapped(attention, record), tapped(embedding, ids_of):
+        model(tf.constant([text]), training=False)
+    ids = [int(i) for i in np.asarray(seen["ids"])[0] if i != 0]
+    n = len(ids)
+    return {
+        "text": text,
+        "tokens": [tokens.vocabulary[i] for i in ids],
+        "attention": np.asarray(seen["weights"], np.float32)[0, :, :n, :n],
+    }
+
+
+SHOWN_TOKENS = 32
+SHOWN_HEADS = 4
+
+
+def attention_chart(maps: list[dict[str, Any]], names: list[str], path: Path) -> Path:
+    """Per text, the mean attention over heads and each head's, as heatmaps."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    heads = min(SHOWN_HEADS, maps[0]["attention"].shape[0])
+    fig, axes = plt.subplots(
+        len(maps), heads + 1, figsize=(3.8 * (heads + 1), 4.0 * len(maps)), squeeze=False
+    )
+    for row, item in zip(axes, maps, strict=True):
+        attention = item["attention"][:, :SHOWN_TOKENS, :SHOWN_TOKENS]
+        labels = item["tokens"][:SHOWN_TOKENS]
+        panels = [("mean over heads", attention.mean(0))]
+        panels += [(f"head {h}", attention[h]) for h in range(heads)]
+        for ax, (title, values) in zip(row, panels, strict=True):
+            ax.imshow(values, cmap="viridis", vmin=0, vmax=max(float(values.max()), 1e-6))
+            ticks = range(len(labels))
+            ax.set_xticks(ticks, labels, fontsize=6, rotation=90)
+            ax.set_yticks(ticks, labels, fontsize=6)
+            ax.set_title(title, fontsize=9)
+        text = item["text"] if len(item["text"]) <= 60 else item["text"][:57] + "..."
+        row[0].set_ylabel(f"{text}\nattending token", fontsize=7)
+    axes[-1, 0].set_xlabel("attended token", fontsize=8)
+    fig.suptitle("last encoder layer: attention among each text's first tokens", fontsize=10)
+    fig.tight_layout(rect=(0, 0, 1, 0.99))
+    return plots.save(fig, path)
