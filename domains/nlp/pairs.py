@@ -181,6 +181,8 @@ def load(config: NLPConfig, split: bool = True) -> PairData:
     check_settings(config)
     spec = config.data.source
     frame, source_column, target_column, header = read_frame(config)
+    kind, rest = parse_spec(spec, ("builtin", "csv", "jsonl"))
+    languages = " -> ".join(BUILTINS[rest][1:]) if kind == "builtin" else None
     sources = side(frame, source_column, "source sentence", "text_column", spec)
     targets = side(frame, target_column, "translation", "translation_column", spec)
     keep = (sources != "") & (targets != "")
@@ -204,6 +206,7 @@ def load(config: NLPConfig, split: bool = True) -> PairData:
         splits = {WHOLE: np.arange(len(sources))}
     counts = np.bincount(groups)
     report = {
+        "languages": languages,
         "text_column": source_column,
         "translation_column": target_column,
         "header": header,

@@ -369,14 +369,15 @@ def write_card(
     config: NLPConfig, run: RunDir, data: pairs.PairData, translator: Translator, metrics
 ) -> None:
     report, tokenizer = data.report, translator.tokenizer
+    sides = report["languages"] or f"`{report['text_column']}` -> `{report['translation_column']}`"
     decoding = config.generate.strategy + (
         f" (beam width {config.generate.beam_width})" if config.generate.strategy == "beam" else ""
     )
     write_model_card(
         run,
         title=f"{config.model.name} translator",
-        summary=f"A {config.model.name} translating `{report['text_column']}` into "
-        f"`{report['translation_column']}` ({tokenizer.unit} tokens), trained with Deepfield "
+        summary=f"A {config.model.name} translating {sides} ({tokenizer.unit} tokens), "
+        f"trained with Deepfield "
         f"on `{data.spec}`; BLEU and chrF (sacreBLEU, every reference of a source "
         f"sentence) on the held-out source sentences.",
         data={
