@@ -29,6 +29,8 @@ BENCHMARKS = {
     "export_serving": "benchmarks.export_serving",
     "finance_models": "benchmarks.finance_models",
     "nlp_classify": "benchmarks.nlp_classify",
+    "nlp_lm": "benchmarks.nlp_lm",
+    "nlp_translate": "benchmarks.nlp_translate",
     "rl_cartpole": "benchmarks.rl_cartpole",
 }
 

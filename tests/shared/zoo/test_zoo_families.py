@@ -35,6 +35,19 @@ TINY_CONFIGS: dict[str, tuple[tuple[int, ...], int | None, dict]] = {
     "lstm": ((8, 8, 1), 3, {"units": 4, "num_layers": 2}),
     "gru": ((6, 3), 3, {"units": 4, "pooling": "mean"}),
     "rnn_seq2seq": ((6,), None, {"units": 8, "source_vocab": 12, "target_vocab": 9}),
+    "transformer_seq2seq": (
+        (6,),
+        None,
+        {
+            "num_layers": 1,
+            "hidden": 8,
+            "num_heads": 2,
+            "ff_dim": 16,
+            "source_vocab": 12,
+            "target_vocab": 9,
+            "target_length": 5,
+        },
+    ),
     "bert": (
         (12,),
         None,
