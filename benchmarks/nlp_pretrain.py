@@ -3,7 +3,7 @@
 `python -m benchmarks.run_all --only nlp_pretrain` (or `python -m benchmarks.nlp_pretrain
 [--data NAME ...] [--seeds N] [--quick]` for one text set): the `bert` config (2 layers,
 hidden 128, WordPiece vocabulary from the training split) trained twice per seed on the
-same splits: once after `pretrain.epochs` of masked-LM pretraining on the training
+same splits: once after `PRETRAIN_EPOCHS` of masked-LM pretraining on the training
 split's texts (no other text: what the pretraining buys is a better start, not more
 data), once with `pretrain.epochs=0`. Accuracy and macro F1 on the test split, mean and
 standard deviation over the seeds. `ratio` is the pretrained model's mean F1 over the
@@ -33,15 +33,16 @@ DATASETS = {
     "amazon": (f"csv:{DATA_DIR / 'amazon_cells_labelled.txt'}", *HEADERLESS),
 }
 SEEDS = 3
-QUICK = ("data.max_examples=300", "train.epochs=1", "pretrain.epochs=1")
+PRETRAIN_EPOCHS = 20
+QUICK = ("data.max_examples=300", "train.epochs=1")
 
 
 def train_once(data: tuple[str, ...], seed: int, pretrain: bool, quick: bool, root: Path):
     from pipelines import nlp
 
-    overrides = [*data[1:], f"runtime.seed={seed}", *(QUICK if quick else ())]
-    if not pretrain:
-        overrides.append("pretrain.epochs=0")
+    epochs = (1 if quick else PRETRAIN_EPOCHS) if pretrain else 0
+    overrides = [*data[1:], f"runtime.seed={seed}", f"pretrain.epochs={epochs}"]
+    overrides += QUICK if quick else ()
     start = time.perf_counter()
     run = nlp.train(
         config="bert",

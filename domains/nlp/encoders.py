@@ -332,7 +332,9 @@ def card_model(config: NLPConfig, model: keras.Model) -> tuple[str, dict, list[s
     if family(config) == "transformer" and not (pretrained.init_from or pretrained.epochs):
         limitations.append(
             "A transformer trained from scratch on a few thousand texts learns little "
-            "beyond keywords; pretraining (pretrain.epochs, --init-from) usually helps."
+            "beyond keywords; a pretrained start (--init-from a KerasHub BERT preset) is the "
+            "usual remedy (masked-LM pretraining on the same few texts did not help: "
+            "benchmarks/nlp_pretrain.py)."
         )
     return described, rows, limitations
 
