@@ -31,6 +31,7 @@ BENCHMARKS = {
     "nlp_classify": "benchmarks.nlp_classify",
     "nlp_lm": "benchmarks.nlp_lm",
     "nlp_translate": "benchmarks.nlp_translate",
+    "nlp_pretrain": "benchmarks.nlp_pretrain",
     "rl_cartpole": "benchmarks.rl_cartpole",
 }
 

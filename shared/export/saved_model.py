@@ -216,7 +216,13 @@ def export_saved_model(
         write_warmup_requests(extra / WARMUP_FILE, name, requests)
         info = signature_info(partial)
         verification = (
-            verify_in_fresh_process(partial, requests, spec.expected, spec.tolerance)
+            verify_in_fresh_process(
+                partial,
+                requests,
+                spec.expected,
+                spec.tolerance,
+                imports=list(spec.metadata.get("custom_ops") or []),
+            )
             if verify
             else {"checked": False}
         )
@@ -331,9 +337,11 @@ def signature_info(saved_model_dir: Path) -> dict[str, dict[str, Any]]:
 # Runs with `python -c`: imports only tensorflow (and numpy through it), loads the
 # SavedModel, and runs serving_default on the serialized requests.
 _VERIFY_SCRIPT = r"""
-import json, sys
+import importlib, json, sys
 import tensorflow as tf
 model_dir, requests_file, index_file, outputs_file = sys.argv[1:5]
+for module in sys.argv[5:]:  # the ops libraries the metadata's custom_ops names
+    importlib.import_module(module)
 index = json.load(open(index_file))
 records = iter(tf.data.TFRecordDataset(requests_file).as_numpy_iterator())
 fn = tf.saved_model.load(model_dir).signatures["serving_default"]
@@ -352,8 +360,14 @@ def verify_in_fresh_process(
     requests: list[dict[str, np.ndarray]],
     expected: list[dict[str, np.ndarray]],
     tolerance: float,
+    imports: list[str] | None = None,
 ) -> dict[str, Any]:
-    """Run the SavedModel in a new Python process and compare with `expected`."""
+    """Run the SavedModel in a new Python process and compare with `expected`.
+
+    The process imports TensorFlow and, only where the export says its graph needs
+    them (metadata `custom_ops`, e.g. tensorflow_text), those ops libraries: what a
+    model server built with them would have.
+    """
     import tensorflow as tf
 
     if len(expected) < len(requests):
@@ -370,7 +384,8 @@ def verify_in_fresh_process(
         env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "CUDA_VISIBLE_DEVICES": ""}
         proc = subprocess.run(
             [sys.executable, "-c", _VERIFY_SCRIPT, str(saved_model_dir)]
-            + [str(tmp / f) for f in ("requests", "index.json", "outputs")],
+            + [str(tmp / f) for f in ("requests", "index.json", "outputs")]
+            + list(imports or []),
             capture_output=True,
             text=True,
             env=env,
