@@ -32,6 +32,7 @@ BENCHMARKS = {
     "nlp_lm": "benchmarks.nlp_lm",
     "nlp_translate": "benchmarks.nlp_translate",
     "nlp_pretrain": "benchmarks.nlp_pretrain",
+    "nlp_speed": "benchmarks.nlp_speed",
     "rl_cartpole": "benchmarks.rl_cartpole",
 }
 
