@@ -27,7 +27,7 @@ from typing import Any
 from domains.nlp.config import NLPConfig
 from domains.nlp.data import TEXT_NAMES, pick
 from shared.data.spec import parse_spec
-from shared.data.table import _decode, read_table, table_options
+from shared.data.table import decode_text, read_table, table_options
 from shared.errors import UserError
 
 LOG = logging.getLogger("deepfield.nlp")
@@ -100,7 +100,7 @@ def read_text_files(path: Path, encoding: str | None) -> tuple[str, dict[str, An
             continue
         # The table reader's decoder: one encoding detector (UTF-8 with or without BOM,
         # UTF-16 with BOM, else cp1252 or latin-1) and one count of undecodable bytes.
-        text, found = _decode(raw, encoding)
+        text, found = decode_text(raw, encoding)
         texts.append(text)
         undecodable += found["undecodable_bytes"]
         encodings.append(found["encoding"])

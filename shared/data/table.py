@@ -65,7 +65,7 @@ def read_table(
         raise UserError(f"cannot read {fmt} file {path}: {err.strerror or err}") from None
     if not raw.strip():
         raise UserError(f"{fmt} file {path} is empty")
-    text, report = _decode(raw, encoding)
+    text, report = decode_text(raw, encoding)
     if not text.strip():
         raise UserError(f"{fmt} file {path} is empty")
     report = {"path": str(path), "format": fmt, **report}
@@ -115,7 +115,7 @@ def _locate(source: str | Path) -> tuple[str, Path]:
     return fmt, path
 
 
-def _decode(raw: bytes, forced: str | None) -> tuple[str, dict[str, Any]]:
+def decode_text(raw: bytes, forced: str | None) -> tuple[str, dict[str, Any]]:
     """The text and how it was decoded; undecodable bytes become U+FFFD and are counted."""
     notes = []
     if forced:
