@@ -17,6 +17,7 @@ import tensorflow as tf
 from domains.nlp import corpus
 from domains.nlp.config import GenerateConfig, NLPConfig
 from domains.nlp.lm import DOMAIN, TASK, Tokenizer, tokenizer_from_contract
+from domains.nlp.serving import text_serving_spec
 from shared import model_io
 from shared.export import ServingSpec
 from shared.run_dir import RunDir
@@ -150,19 +151,10 @@ def serving_spec(run: RunDir, config: NLPConfig) -> ServingSpec:
     module = serving_module(run, config)
     data = corpus.load(config)
     lines = [line for line in data.split_text("test").split("\n") if line.strip()]
-    prompts = lines[: WARMUP_SINGLE + WARMUP_BATCH]
-    requests = [np.array([p], dtype=object) for p in prompts[:WARMUP_SINGLE]]
-    requests.append(np.array(prompts[WARMUP_SINGLE:], dtype=object))
-    expected = [
-        {k: v.numpy() for k, v in module.serve(tf.constant(batch.astype(str))).items()}
-        for batch in requests
-    ]
-    return ServingSpec(
-        module=module,
-        signatures={"serving_default": module.serve},
-        warmup=[{"text": batch} for batch in requests],
-        expected=expected,
-        metadata={
+    return text_serving_spec(
+        module,
+        lines,
+        {
             "domain": DOMAIN,
             "task": TASK,
             "unit": module.tokenizer.unit,
@@ -173,4 +165,6 @@ def serving_spec(run: RunDir, config: NLPConfig) -> ServingSpec:
             "run": str(Path(run.path).resolve()),
             "data": data.spec,
         },
+        WARMUP_SINGLE,
+        WARMUP_BATCH,
     )

@@ -55,19 +55,10 @@ def serving_spec(run: RunDir, config: NLPConfig) -> ServingSpec:
     contract = InputContract.read(run)
     module = TextServing(model_io.load_model(run.model_path), list(contract.classes or []))
     data = nlp_data.load(config)
-    texts = data.texts[data.splits["test"]][: WARMUP_SINGLE + WARMUP_BATCH]
-    requests = [np.array([t], dtype=object) for t in texts[:WARMUP_SINGLE]]
-    requests.append(np.array(list(texts[WARMUP_SINGLE:]), dtype=object))
-    expected = [
-        {k: v.numpy() for k, v in module.serve(tf.constant(batch.astype(str))).items()}
-        for batch in requests
-    ]
-    return ServingSpec(
-        module=module,
-        signatures={"serving_default": module.serve},
-        warmup=[{"text": batch} for batch in requests],
-        expected=expected,
-        metadata={
+    return text_serving_spec(
+        module,
+        data.texts[data.splits["test"]],
+        {
             "domain": "nlp",
             "task": "classify",
             "class_names": list(contract.classes or []),
@@ -76,4 +67,30 @@ def serving_spec(run: RunDir, config: NLPConfig) -> ServingSpec:
             "run": str(Path(run.path).resolve()),
             "data": data.spec,
         },
+    )
+
+
+def text_serving_spec(
+    module: tf.Module,
+    texts,
+    metadata: dict,
+    single: int = WARMUP_SINGLE,
+    batch: int = WARMUP_BATCH,
+) -> ServingSpec:
+    """The ServingSpec of every nlp export: `module.serve` (raw strings `text` in) as
+    `serving_default`, warmed up with `single` one-text requests and one batch of the
+    next `batch` real texts, and the outputs they must give in a fresh process."""
+    texts = [str(t) for t in list(texts)[: single + batch]]
+    requests = [np.array([t], dtype=object) for t in texts[:single]]
+    requests.append(np.array(texts[single:], dtype=object))
+    expected = [
+        {k: v.numpy() for k, v in module.serve(tf.constant(request.astype(str))).items()}
+        for request in requests
+    ]
+    return ServingSpec(
+        module=module,
+        signatures={"serving_default": module.serve},
+        warmup=[{"text": request} for request in requests],
+        expected=expected,
+        metadata=metadata,
     )

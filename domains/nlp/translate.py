@@ -23,6 +23,7 @@ from keras import ops
 
 from domains.nlp import pairs
 from domains.nlp.config import NLPConfig, SequenceConfig
+from domains.nlp.serving import text_serving_spec
 from shared import model_io, plots
 from shared.distribute import select_strategy
 from shared.errors import UserError
@@ -643,20 +644,11 @@ def serving_spec(run: RunDir, config: NLPConfig) -> ServingSpec:
     lookup tables, string ops and a while loop), warmed up with real test sentences."""
     translator = load_translator(run, config)
     data = pairs.load(config)
-    sources = data.references(data.splits["test"])[0][: WARMUP_SINGLE + WARMUP_BATCH]
-    requests = [np.array([s], dtype=object) for s in sources[:WARMUP_SINGLE]]
-    requests.append(np.array(sources[WARMUP_SINGLE:], dtype=object))
-    expected = [
-        {k: v.numpy() for k, v in translator.serve(tf.constant(batch.astype(str))).items()}
-        for batch in requests
-    ]
     contract = InputContract.read(run)
-    return ServingSpec(
-        module=translator,
-        signatures={"serving_default": translator.serve},
-        warmup=[{"text": batch} for batch in requests],
-        expected=expected,
-        metadata={
+    return text_serving_spec(
+        translator,
+        data.references(data.splits["test"])[0],
+        {
             "domain": DOMAIN,
             "task": TASK,
             "sequence": contract.details.get("sequence"),
@@ -666,4 +658,6 @@ def serving_spec(run: RunDir, config: NLPConfig) -> ServingSpec:
             "run": str(Path(run.path).resolve()),
             "data": data.spec,
         },
+        WARMUP_SINGLE,
+        WARMUP_BATCH,
     )
