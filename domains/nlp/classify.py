@@ -336,6 +336,12 @@ def explain(run: RunDir, config: NLPConfig, inputs: list[str], out: Path | None)
     model = model_io.load_model(run.model_path)
     names = InputContract.read(run).classes or []
     explained = [attribute(model, config, text) for text in inputs]
+    return write_attributions(explained, names, run, out)
+
+
+def write_attributions(explained, names: list[str], run: RunDir, out: Path | None) -> Path:
+    """The attributions of each text as a PNG of its strongest n-grams (or tokens) and
+    an HTML page with its words shaded; returns the PNG's path."""
     target = Path(out) if out else run.plots / "token_attributions.png"
     target.parent.mkdir(parents=True, exist_ok=True)
     ngram_chart(explained, names, target)

@@ -32,8 +32,9 @@ import tensorflow as tf
 from keras import ops
 
 from domains.nlp import data as nlp_data
+from domains.nlp.attention_plot import attention_grid
 from domains.nlp.config import NLPConfig
-from shared import model_io, plots
+from shared import model_io
 from shared.errors import UserError
 from shared.input_contract import InputContract
 from shared.run_dir import RunDir
@@ -428,7 +429,7 @@ def words_of(pieces: list[tuple[str, float]]) -> dict[str, float]:
 def explain(run: RunDir, config: NLPConfig, inputs: list[str], out: Path | None) -> Path:
     """Token attributions (PNG of each text's strongest words, HTML of the text coloured)
     and, for a transformer, the last layer's attention over each text's tokens."""
-    from domains.nlp.classify import coloured_html, ngram_chart
+    from domains.nlp.classify import write_attributions
 
     if not inputs:
         data = nlp_data.load(config)
@@ -437,12 +438,7 @@ def explain(run: RunDir, config: NLPConfig, inputs: list[str], out: Path | None)
     names = InputContract.read(run).classes or []
     tokens = model_tokens(model)
     explained = [attribute(model, text, tokens) for text in inputs]
-    target = Path(out) if out else run.plots / "token_attributions.png"
-    target.parent.mkdir(parents=True, exist_ok=True)
-    ngram_chart(explained, names, target)
-    html = target.with_suffix(".html")
-    html.write_text(coloured_html(explained, names))
-    LOG.info("token attributions: %s and %s", target, html)
+    target = write_attributions(explained, names, run, out)
     if family(config) == "transformer":
         maps = [attention_map(model, text, tokens) for text in inputs]
         attention = target.with_name("attention.png" if not out else f"{target.stem}_attention.png")
@@ -495,34 +491,14 @@ def attention_map(model: keras.Model, text: str, tokens: Tokens | None = None) -
 
 
 SHOWN_TOKENS = 32
-SHOWN_HEADS = 4
 
 
 def attention_chart(maps: list[dict[str, Any]], names: list[str], path: Path) -> Path:
     """Per text, the mean attention over heads and each head's, as heatmaps."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    heads = min(SHOWN_HEADS, maps[0]["attention"].shape[0])
-    fig, axes = plt.subplots(
-        len(maps), heads + 1, figsize=(3.8 * (heads + 1), 4.0 * len(maps)), squeeze=False
+    return attention_grid(
+        maps,
+        path,
+        shown_tokens=SHOWN_TOKENS,
+        title="last encoder layer: attention among each text's first tokens",
+        name_rows=True,
     )
-    for row, item in zip(axes, maps, strict=True):
-        attention = item["attention"][:, :SHOWN_TOKENS, :SHOWN_TOKENS]
-        labels = item["tokens"][:SHOWN_TOKENS]
-        panels = [("mean over heads", attention.mean(0))]
-        panels += [(f"head {h}", attention[h]) for h in range(heads)]
-        for ax, (title, values) in zip(row, panels, strict=True):
-            ax.imshow(values, cmap="viridis", vmin=0, vmax=max(float(values.max()), 1e-6))
-            ticks = range(len(labels))
-            ax.set_xticks(ticks, labels, fontsize=6, rotation=90)
-            ax.set_yticks(ticks, labels, fontsize=6)
-            ax.set_title(title, fontsize=9)
-        text = item["text"] if len(item["text"]) <= 60 else item["text"][:57] + "..."
-        row[0].set_ylabel(f"{text}\nattending token", fontsize=7)
-    axes[-1, 0].set_xlabel("attended token", fontsize=8)
-    fig.suptitle("last encoder layer: attention among each text's first tokens", fontsize=10)
-    fig.tight_layout(rect=(0, 0, 1, 0.99))
-    return plots.save(fig, path)

@@ -21,6 +21,7 @@ import numpy as np
 import tensorflow as tf
 
 from domains.nlp import corpus
+from domains.nlp.attention_plot import attention_grid
 from domains.nlp.config import GenerateConfig, NLPConfig
 from domains.nlp.ngram import KneserNeyLM
 from shared import model_io, plots
@@ -461,7 +462,6 @@ def continue_prompts(module, inputs: list[str]) -> list[dict[str, Any]]:
 # === Explanation ===
 EXPLAIN_EXAMPLES = 2  # held-out prompts explained when none are given
 SHOWN_TOKENS = 40  # the last tokens of a prompt drawn in the heatmaps
-SHOWN_HEADS = 4
 
 
 def explain(run: RunDir, config: NLPConfig, inputs: list[str], out: Path | None) -> Path:
@@ -514,31 +514,15 @@ def _shown(token: str) -> str:
 
 
 def attention_chart(maps: list[dict[str, Any]], path: Path) -> Path:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    heads = min(SHOWN_HEADS, maps[0]["attention"].shape[0])
-    fig, axes = plt.subplots(
-        len(maps), heads + 1, figsize=(4.2 * (heads + 1), 4.4 * len(maps)), squeeze=False
+    return attention_grid(
+        maps,
+        path,
+        shown_tokens=SHOWN_TOKENS,
+        title="last decoder layer: attention over each prompt's last tokens",
+        last=True,
+        label=_shown,
+        panel=(4.2, 4.4),
     )
-    for row, item in zip(axes, maps, strict=True):
-        attention = item["attention"][:, -SHOWN_TOKENS:, -SHOWN_TOKENS:]
-        labels = [_shown(t) for t in item["tokens"][-SHOWN_TOKENS:]]
-        panels = [("mean over heads", attention.mean(0))]
-        panels += [(f"head {h}", attention[h]) for h in range(heads)]
-        for ax, (title, values) in zip(row, panels, strict=True):
-            ax.imshow(values, cmap="viridis", vmin=0, vmax=max(float(values.max()), 1e-6))
-            ticks = range(len(labels))
-            ax.set_xticks(ticks, labels, fontsize=6, rotation=90)
-            ax.set_yticks(ticks, labels, fontsize=6)
-            ax.set_title(title, fontsize=9)
-        row[0].set_ylabel("attending token", fontsize=8)
-    axes[-1, 0].set_xlabel("attended token", fontsize=8)
-    fig.suptitle("last decoder layer: attention over each prompt's last tokens", fontsize=10)
-    fig.tight_layout()
-    return plots.save(fig, path)
 
 
 # === Export ===
