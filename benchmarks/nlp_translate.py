@@ -43,7 +43,7 @@ def epoch_seconds(log: Path) -> float | None:
 def target_tokens(run_path: Path, config) -> int:
     """Real target tokens (what the loss counts, "[end]" included) in one training epoch."""
     from domains.nlp import pairs
-    from domains.nlp.translate import PairTokenizer
+    from domains.nlp.translate_serving import PairTokenizer
     from shared.run_dir import RunDir
 
     data = pairs.load(config)

@@ -154,21 +154,21 @@ def test_predict_returns_a_translation_per_text(run):
 
 
 def test_beam_of_width_one_is_greedy(run):
-    from domains.nlp import translate
+    from domains.nlp import translate_serving
     from shared.run_dir import RunDir
 
     cfg = NLPConfig.model_validate(run.config)
-    greedy = translate.load_translator(RunDir(run.path), cfg, strategy="greedy")
-    beam = translate.Translator(greedy.model, greedy.tokenizer, "beam", 1)
+    greedy = translate_serving.load_translator(RunDir(run.path), cfg, strategy="greedy")
+    beam = translate_serving.Translator(greedy.model, greedy.tokenizer, "beam", 1)
     data = load(cfg)
     sources = data.references(data.splits["test"])[0]
     assert beam.translate(sources) == greedy.translate(sources)
-    wide = translate.Translator(greedy.model, greedy.tokenizer, "beam", 3)
+    wide = translate_serving.Translator(greedy.model, greedy.tokenizer, "beam", 3)
     assert len(wide.translate(sources[:5])) == 5
 
 
 def test_explain_draws_cross_attention_and_refuses_a_gru(run, tmp_path):
-    from domains.nlp import translate
+    from domains.nlp import translate, translate_serving
     from shared import model_io
     from shared.run_dir import RunDir
     from shared.zoo import build_model
@@ -176,7 +176,7 @@ def test_explain_draws_cross_attention_and_refuses_a_gru(run, tmp_path):
     png = run.explain(["Go away!", "I see."], out=str(tmp_path / "attention.png"))
     assert png.is_file() and png.stat().st_size > 5000
     cfg = NLPConfig.model_validate(run.config)
-    translator = translate.load_translator(RunDir(run.path), cfg, strategy="greedy")
+    translator = translate_serving.load_translator(RunDir(run.path), cfg, strategy="greedy")
     item = translate.attention_map(translator, "Go away!")
     rows = item["weights"].sum(axis=1)
     np.testing.assert_allclose(rows, 1.0, atol=1e-4)  # source padding gets no attention
