@@ -16,7 +16,8 @@ import tensorflow as tf
 
 from domains.nlp import corpus
 from domains.nlp.config import GenerateConfig, NLPConfig
-from domains.nlp.lm import DOMAIN, TASK, Tokenizer, tokenizer_from_contract
+from domains.nlp.lm import DOMAIN, TASK
+from domains.nlp.lm_tokens import Tokenizer, tokenizer_from_contract
 from domains.nlp.serving import text_serving_spec
 from shared import model_io
 from shared.export import ServingSpec

@@ -159,9 +159,10 @@ def test_top_k_one_and_tiny_top_p_sample_the_greedy_choice(lm_run):
 
 def test_explain_draws_causal_attention_of_the_last_layer(lm_run, tmp_path):
     from domains.nlp import lm
+    from domains.nlp.lm_tokens import tokenizer_from_contract
 
     model = lm_run.load_model()
-    tokenizer, _ = lm.tokenizer_from_contract(lm_run.dir)
+    tokenizer, _ = tokenizer_from_contract(lm_run.dir)
     item = lm.attention_map(model, tokenizer, "ROMEO:\nWhat say you?")
     attention = item["attention"]
     assert item["tokens"][:6] == list("ROMEO:") and attention.shape == (2, 20, 20)
