@@ -327,9 +327,9 @@ def explain(run: RunDir, config: NLPConfig, inputs: list[str], out: Path | None)
     """Token attributions (integrated gradients over the n-gram vector) for each text:
     a PNG of each text's strongest n-grams and an HTML page with its words coloured."""
     if not is_ngram_model(config):
-        from domains.nlp import encoders
+        from domains.nlp import encoder_explain
 
-        return encoders.explain(run, config, inputs, out)
+        return encoder_explain.explain(run, config, inputs, out)
     if not inputs:
         data = nlp_data.load(config)
         inputs = list(data.texts[data.splits["test"]][:EXPLAIN_EXAMPLES])

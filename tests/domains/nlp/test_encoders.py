@@ -147,7 +147,7 @@ def test_init_from_a_run_takes_its_vocabulary_and_encoder(bert):
 def test_init_from_a_kerashub_preset(tmp_path):
     import keras_hub
 
-    from domains.nlp.encoders import attention_map
+    from domains.nlp.encoder_explain import attention_map
 
     vocabulary = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "the", "food", "was", "great",
                   "bad", "service", "!", "good", "##s"]  # fmt: skip
@@ -197,7 +197,7 @@ def test_explain_writes_attributions_and_attention_maps(bert, bigru, tmp_path):
     assert out.is_file() and "Terrible" in html and "<span" in html
     assert (tmp_path / "bert_attention.png").is_file()
 
-    from domains.nlp.encoders import attention_map, attribute
+    from domains.nlp.encoder_explain import attention_map, attribute
 
     model = bert.load_model()
     item = attention_map(model, "The food was great!")
