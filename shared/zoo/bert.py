@@ -12,6 +12,7 @@ from shared.zoo.classifier import (
     DROPOUT,
     PREDICTIONS,
     check_choice,
+    check_heads,
     check_int,
     check_num_classes,
     check_rank,
@@ -62,10 +63,7 @@ def bert(
     # === Config ===
     check_rank("bert", input_shape, (1, 3), "(seq_len,) token ids or (H, W, C) images")
     num_layers = check_int("num_layers", num_layers)
-    hidden = check_int("hidden", hidden)
-    num_heads = check_int("num_heads", num_heads)
-    if hidden % num_heads:
-        raise UserError(f"option 'hidden' ({hidden}) must be a multiple of num_heads ({num_heads})")
+    hidden, num_heads = check_heads(hidden, num_heads)
     ff_dim = check_int("ff_dim", ff_dim)
     max_positions = check_int("max_positions", max_positions)
     vocab_size = check_int("vocab_size", vocab_size, minimum=2)

@@ -153,6 +153,15 @@ def check_int(option: str, value: Any, *, minimum: int = 1, choices: Sequence[in
     return value
 
 
+def check_heads(hidden: Any, num_heads: Any) -> tuple[int, int]:
+    """`hidden` and `num_heads` as ints, the width a multiple of the heads (a transformer
+    splits its width evenly among them)."""
+    hidden, num_heads = check_int("hidden", hidden), check_int("num_heads", num_heads)
+    if hidden % num_heads:
+        raise UserError(f"option 'hidden' ({hidden}) must be a multiple of num_heads ({num_heads})")
+    return hidden, num_heads
+
+
 def check_int_list(option: str, values: Any, *, allow_empty: bool = False) -> list[int]:
     """Return `values` (layer widths, filters) as a list of ints >= 1."""
     if isinstance(values, int | str) or not isinstance(values, Sequence):

@@ -6,7 +6,7 @@ import keras
 
 from shared.blocks import PositionEmbedding, ReversibleEmbedding, TransformerDecoderBlock
 from shared.errors import UserError
-from shared.zoo.classifier import check_bool, check_int, check_rank, check_rate
+from shared.zoo.classifier import check_bool, check_heads, check_int, check_rank, check_rate
 from shared.zoo.registry import register_model
 
 INIT = {"stddev": 0.02}
@@ -35,10 +35,7 @@ def gpt(
     # === Config ===
     check_rank("gpt", input_shape, (1,), "(seq_len,) token ids")
     num_layers = check_int("num_layers", num_layers)
-    hidden = check_int("hidden", hidden)
-    num_heads = check_int("num_heads", num_heads)
-    if hidden % num_heads:
-        raise UserError(f"option 'hidden' ({hidden}) must be a multiple of num_heads ({num_heads})")
+    hidden, num_heads = check_heads(hidden, num_heads)
     max_positions = check_int("max_positions", max_positions)
     vocab_size = check_int("vocab_size", vocab_size, minimum=2)
     dropout = check_rate("dropout", dropout)

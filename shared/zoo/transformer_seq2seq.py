@@ -6,8 +6,7 @@ import keras
 from keras import ops
 
 from shared.blocks import PositionEmbedding, TransformerDecoderBlock, TransformerEncoderBlock
-from shared.errors import UserError
-from shared.zoo.classifier import check_int, check_rank, check_rate
+from shared.zoo.classifier import check_heads, check_int, check_rank, check_rate
 from shared.zoo.registry import register_model
 
 # GPT-2's N(0, 0.02) initialisation of the token and position tables.
@@ -42,10 +41,7 @@ def transformer_seq2seq(
     # === Config ===
     check_rank("transformer_seq2seq", input_shape, (1,), "(source_length,) token ids")
     num_layers = check_int("num_layers", num_layers)
-    hidden = check_int("hidden", hidden)
-    num_heads = check_int("num_heads", num_heads)
-    if hidden % num_heads:
-        raise UserError(f"option 'hidden' ({hidden}) must be a multiple of num_heads ({num_heads})")
+    hidden, num_heads = check_heads(hidden, num_heads)
     ff_dim = check_int("ff_dim", ff_dim)
     source_vocab = check_int("source_vocab", source_vocab, minimum=2)
     target_vocab = check_int("target_vocab", target_vocab, minimum=2)
