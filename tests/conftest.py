@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -23,6 +24,22 @@ def run_cli(*args: str, timeout: int = 600, env: dict | None = None) -> subproce
         cwd=REPO,
         env={**os.environ, **(env or {})},
     )
+
+
+def run_outside_repo(script: str, *args: str, cwd: Path, timeout: int = 300) -> dict:
+    """`python -c script ARGS` in a fresh process run from `cwd` (not the repository, so
+    nothing of Deepfield is importable), as a model server would load an export: the
+    JSON object on its last line of output. A failed run fails the test with its stderr."""
+    done = subprocess.run(
+        [sys.executable, "-c", script, *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=cwd,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "CUDA_VISIBLE_DEVICES": ""},
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 @pytest.fixture

@@ -11,15 +11,13 @@ from __future__ import annotations
 
 import csv
 import json
-import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 import yaml
 
 from domains.nlp.config import NLPConfig
+from tests.conftest import run_outside_repo
 
 DATA = ("data.max_examples=200", "train.epochs=1", "train.batch_size=32")
 BIGRU = (*DATA, "model.units=8", "model.embedding_dim=8", "tokenizer.sequence_length=24")
@@ -238,16 +236,7 @@ def test_bert_export_serves_raw_strings_with_tensorflow_text(bert, tmp_path):
     result = export_saved_model(spec, tmp_path / "serving", "nlp_classify")
     meta = json.loads((result.path / "assets.extra" / "deepfield.json").read_text())
     assert meta["custom_ops"] == ["tensorflow_text"]
-    served = subprocess.run(
-        [sys.executable, "-c", SERVE, str(result.path), json.dumps(TEXTS)],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        cwd=tmp_path,  # not the repository: nothing of Deepfield is importable there
-        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "CUDA_VISIBLE_DEVICES": ""},
-    )
-    assert served.returncode == 0, served.stderr[-2000:]
-    got = json.loads(served.stdout.strip().splitlines()[-1])
+    got = run_outside_repo(SERVE, str(result.path), json.dumps(TEXTS), cwd=tmp_path)
     assert got["modules"] == []
     assert got["label"] == [r["label"] for r in bert.predict(TEXTS)]
     expected = bert.load_model().predict(tf.constant(TEXTS), verbose=0)

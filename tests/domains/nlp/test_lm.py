@@ -6,8 +6,6 @@ lines of Tiny Shakespeare) serves every test that needs a trained model.
 
 import json
 import math
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -16,7 +14,7 @@ from domains.nlp import corpus
 from domains.nlp.config import GenerateConfig, NLPConfig
 from domains.nlp.ngram import KneserNeyLM
 from shared.errors import UserError
-from tests.conftest import REPO, errors_before_tensorflow, run_cli
+from tests.conftest import REPO, errors_before_tensorflow, run_cli, run_outside_repo
 
 NEW_TOKENS = 12
 CONTEXT = 32
@@ -197,14 +195,9 @@ def test_export_serves_raw_prompts_in_a_tensorflow_only_process(lm_run, tmp_path
     result = lm_run.export(tmp_path / "serving")
     assert result.verification["checked"] and result.version == 1
     prompts = ["ROMEO:", "", "x" * 5000, "JULIET:\nAy me!"]
-    done = subprocess.run(
-        [sys.executable, "-c", _SERVE, str(result.path), json.dumps(prompts)],
-        capture_output=True,
-        text=True,
-        timeout=120,
+    served = run_outside_repo(
+        _SERVE, str(result.path), json.dumps(prompts), cwd=tmp_path, timeout=120
     )
-    assert done.returncode == 0, done.stderr[-2000:]
-    served = json.loads(done.stdout.strip().splitlines()[-1])
     assert served["inputs"] == ["text"] and served["modules"] == []
     assert served["generated"] == [r["generated_text"] for r in lm_run.predict(prompts)]
     meta = json.loads((result.path / "assets.extra" / "deepfield.json").read_text())

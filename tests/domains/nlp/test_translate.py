@@ -9,10 +9,7 @@ tests check files, shapes and agreement, not quality (benchmarks/nlp_translate.p
 from __future__ import annotations
 
 import json
-import os
 import re
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -21,7 +18,7 @@ from domains.nlp.config import NLPConfig
 from domains.nlp.data import normalise
 from domains.nlp.pairs import load
 from shared.errors import UserError
-from tests.conftest import REPO, errors_before_tensorflow, run_cli
+from tests.conftest import REPO, errors_before_tensorflow, run_cli, run_outside_repo
 
 TINY = (
     "data.max_examples=300",
@@ -212,15 +209,6 @@ def test_export_serves_raw_strings_in_a_tensorflow_only_process(run, tmp_path):
     assert result.signatures["serving_default"]["inputs"] == {
         "text": {"dtype": "string", "shape": [None]}
     }
-    out = subprocess.run(
-        [sys.executable, "-c", SERVE, str(result.path)],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        cwd=tmp_path,  # not the repository: nothing of Deepfield is importable there
-        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "CUDA_VISIBLE_DEVICES": ""},
-    )
-    assert out.returncode == 0, out.stderr[-2000:]
-    served = json.loads(out.stdout.strip().splitlines()[-1])
+    served = run_outside_repo(SERVE, str(result.path), cwd=tmp_path)
     assert len(served["translations"]) == 3 and served["modules"] == []
     assert served["translations"][:2] == [r["translation"] for r in run.predict(["Go away!", ""])]
