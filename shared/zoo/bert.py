@@ -50,9 +50,15 @@ def bert(
     type_vocab_size: int = 2,
     dropout: float = 0.1,
     head: str = "auto",
+    pooling: str = "cls",
 ) -> keras.Model:
     """BERT encoder: token + segment + learned position embeddings, post-norm transformer
     layers (GELU), a tanh pooler on the first token, then a head.
+
+    `pooling`: "cls" (BERT's first token) or "mean" (the mean over non-padding tokens
+    before the pooler, as Sentence-BERT pools). An encoder pretrained by masked-LM alone
+    never trains the first token to summarise the text (BERT's next-sentence task did),
+    so "mean" is the better start when fine-tuning such an encoder on few labels.
 
     `head`: "classify" (softmax over `num_classes` on the pooled output), "mlm" (masked-LM
     logits through the tied token embedding plus a per-token bias), "none" (outputs the
@@ -70,6 +76,7 @@ def bert(
     type_vocab_size = check_int("type_vocab_size", type_vocab_size)
     dropout = check_rate("dropout", dropout)
     head = check_choice("head", head, HEADS)
+    pooling = check_choice("pooling", pooling, ("cls", "mean"))
     if head == "auto":
         head = "none" if num_classes is None else "classify"
     if head == "classify":
@@ -118,11 +125,13 @@ def bert(
     for block in blocks:
         x = block(x, mask=mask)
     sequence = x
-    pooled = pooler(
-        sequence[:, 0, :]
-        if tokens
-        else keras.layers.GlobalAveragePooling1D(name="row_mean")(sequence)
-    )
+    if not tokens:
+        first = keras.layers.GlobalAveragePooling1D(name="row_mean")(sequence)
+    elif pooling == "mean":
+        first = keras.layers.GlobalAveragePooling1D(name="token_mean")(sequence, mask=mask)
+    else:
+        first = sequence[:, 0, :]
+    pooled = pooler(first)
 
     if head == "none":
         return keras.Model(model_inputs, {"sequence": sequence, "pooled": pooled}, name="bert")

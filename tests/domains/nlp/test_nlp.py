@@ -27,6 +27,20 @@ def test_sms_duplicates_never_straddle_splits():
     assert max(spam_share.values()) - min(spam_share.values()) < 0.01  # stratified
 
 
+def test_class_weights_balance_the_classes():
+    from domains.nlp.classify import class_weights
+
+    labels = np.array([0] * 90 + [1] * 10)
+    assert class_weights(labels, 2, "none") is None
+    balanced = class_weights(labels, 2, "balanced")
+    # each class carries the same total weight, the mean weight per text is 1
+    assert balanced[0] * 90 == pytest.approx(balanced[1] * 10)
+    assert balanced[labels].mean() == pytest.approx(1.0)
+    assert class_weights(labels, 2, "sqrt") == pytest.approx(np.sqrt(balanced))
+    # a class absent from the training split gets a finite weight
+    assert np.isfinite(class_weights(labels, 3, "balanced")).all()
+
+
 def test_headerless_latin1_table_with_named_columns(tmp_path):
     rows = [f"café review number {i} was {'good' if i % 2 else 'bad'}\t{i % 2}" for i in range(60)]
     path = tmp_path / "reviews.txt"
@@ -106,7 +120,7 @@ def test_evaluate_on_data_with_other_classes_is_refused(domain_run, tmp_path):
 def test_explain_attributions_add_up_and_colour_the_words(domain_run, tmp_path):
     import tensorflow as tf
 
-    from domains.nlp.classify import attribute, ngram_vector
+    from domains.nlp.classify import attribute, ngram_names, ngram_vector
     from domains.nlp.config import NLPConfig as Config
 
     run = domain_run("nlp")
@@ -116,6 +130,10 @@ def test_explain_attributions_add_up_and_colour_the_words(domain_run, tmp_path):
     item = attribute(model, config, text)
     classifier = model.get_layer(config.model.name)
     vector = ngram_vector(model, config.tokenizer, tf.constant([text]))
+    # one name per classifier input; the vectorizers' OOV buckets are not inputs
+    names = ngram_names(model)
+    assert len(names) == vector.shape[-1] == classifier.input_shape[-1]
+    assert "[UNK]" not in names and "chars:[UNK]" not in names
     gap = np.log(item["probability"]) - np.log(
         classifier(tf.zeros_like(vector)).numpy()[0, item["class_id"]]
     )

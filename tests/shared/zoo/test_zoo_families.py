@@ -232,6 +232,35 @@ def test_bert_heads_add_what_they_should() -> None:
     assert classify - none == 128 * 5 + 5
 
 
+def test_bert_mean_pooling_ignores_padding() -> None:
+    """pooling="mean" feeds the pooler the mean of the real tokens (padding left out);
+    "cls" feeds it the first token; the weights and the sequence output are the same."""
+
+    model = build_model(
+        "bert", input_shape=(8,), num_classes=None, num_layers=1, hidden=16, num_heads=2,
+        ff_dim=32, vocab_size=30, dropout=0.0, head="none", pooling="mean",
+    )  # fmt: skip
+    cls = build_model(
+        "bert", input_shape=(8,), num_classes=None, num_layers=1, hidden=16, num_heads=2,
+        ff_dim=32, vocab_size=30, dropout=0.0, head="none",
+    )  # fmt: skip
+    assert model.count_params() == cls.count_params()  # pooling adds no weights
+    cls.set_weights(model.get_weights())
+    short = np.array([[2, 5, 7, 3, 0, 0, 0, 0]])
+    segments = np.zeros_like(short)
+    mean = model.predict({"token_ids": short, "segment_ids": segments}, verbose=0)
+    first = cls.predict({"token_ids": short, "segment_ids": segments}, verbose=0)
+    # The same sequence output; only what the pooler reads differs.
+    np.testing.assert_allclose(mean["sequence"], first["sequence"], atol=1e-5)
+    tokens = mean["sequence"][0, :4].mean(axis=0)
+    pooler = model.get_layer("pooler")
+    expected = np.tanh(tokens @ pooler.kernel.numpy() + pooler.bias.numpy())
+    np.testing.assert_allclose(mean["pooled"][0], expected, atol=1e-5)
+    assert not np.allclose(mean["pooled"], first["pooled"], atol=1e-3)
+    with pytest.raises(UserError, match="pooling"):
+        build_model("bert_tiny", input_shape=(8,), pooling="max")
+
+
 def test_gpt_ties_embeddings_and_medium_count() -> None:
     tied = build_model("gpt", input_shape=(8,), num_layers=1, hidden=16, num_heads=2, vocab_size=50)
     untied = build_model(
