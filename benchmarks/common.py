@@ -10,6 +10,7 @@ import json
 import os
 import platform
 import statistics
+import sys
 import time
 from collections.abc import Callable, Iterable
 from functools import cache
@@ -164,6 +165,19 @@ def append_jsonl(path: Path, records: Iterable[dict[str, Any]]) -> None:
     with path.open("a") as handle:
         for rec in records:
             handle.write(json.dumps(rec) + "\n")
+
+
+def save_records(name: str, records: list[dict[str, Any]]) -> Path:
+    """A benchmark run on its own: its records appended to a new
+    `benchmarks/results/<UTC time>-<name>.jsonl` and printed, one JSON line each."""
+    from datetime import UTC, datetime
+
+    out = RESULTS_DIR / f"{datetime.now(UTC).strftime('%Y%m%dT%H%M%SZ')}-{name}.jsonl"
+    append_jsonl(out, records)
+    for rec in records:
+        print(json.dumps(rec), flush=True)
+    print(f"results appended to {out}", file=sys.stderr)
+    return out
 
 
 def _rounded(value: Any) -> Any:

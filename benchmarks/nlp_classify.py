@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import json
 import statistics
 import sys
 import tempfile
@@ -163,21 +162,16 @@ def run(quick: bool = False, names: tuple[str, ...] | None = None, seeds: int = 
 
 def main(argv: list[str] | None = None) -> int:
     """Some text sets on their own, their records appended to benchmarks/results."""
-    from datetime import UTC, datetime
-
-    from benchmarks.common import RESULTS_DIR, append_jsonl
+    from benchmarks.common import save_records
 
     parser = argparse.ArgumentParser(prog="python -m benchmarks.nlp_classify")
     parser.add_argument("--sets", nargs="+", default=None)
     parser.add_argument("--seeds", type=int, default=1, help="splits and seeds 42, 43, ...")
     parser.add_argument("--quick", action="store_true")
     args = parser.parse_args(argv)
-    records = run(args.quick, tuple(args.sets) if args.sets else None, args.seeds)
-    out = RESULTS_DIR / f"{datetime.now(UTC).strftime('%Y%m%dT%H%M%SZ')}-nlp_classify.jsonl"
-    append_jsonl(out, records)
-    for rec in records:
-        print(json.dumps(rec), flush=True)
-    print(f"results appended to {out}", file=sys.stderr)
+    save_records(
+        "nlp_classify", run(args.quick, tuple(args.sets) if args.sets else None, args.seeds)
+    )
     return 0
 
 

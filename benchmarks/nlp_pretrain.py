@@ -16,7 +16,6 @@ Text sets: `sentiment` (the shipped Yelp + Amazon sentences, 2,000), and in a fu
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import sys
 import tempfile
@@ -33,7 +32,7 @@ DATASETS = {
     "amazon": (f"csv:{DATA_DIR / 'amazon_cells_labelled.txt'}", *HEADERLESS),
 }
 SEEDS = 3
-PRETRAIN_EPOCHS = 20
+PRETRAIN_EPOCHS = 100
 QUICK = ("data.max_examples=300", "train.epochs=1")
 
 
@@ -103,21 +102,16 @@ def run(quick: bool = False, names: tuple[str, ...] | None = None, seeds: int | 
 
 def main(argv: list[str] | None = None) -> int:
     """One text set (or several) on its own, its records appended to benchmarks/results."""
-    from datetime import UTC, datetime
+    from benchmarks.common import save_records
 
     parser = argparse.ArgumentParser(prog="python -m benchmarks.nlp_pretrain")
     parser.add_argument("--data", action="append", choices=list(DATASETS))
     parser.add_argument("--seeds", type=int, default=None)
     parser.add_argument("--quick", action="store_true")
     args = parser.parse_args(argv)
-    from benchmarks.common import RESULTS_DIR, append_jsonl
-
-    records = run(args.quick, tuple(args.data) if args.data else None, args.seeds)
-    out = RESULTS_DIR / f"{datetime.now(UTC).strftime('%Y%m%dT%H%M%SZ')}-nlp_pretrain.jsonl"
-    append_jsonl(out, records)
-    for rec in records:
-        print(json.dumps(rec), flush=True)
-    print(f"results appended to {out}", file=sys.stderr)
+    save_records(
+        "nlp_pretrain", run(args.quick, tuple(args.data) if args.data else None, args.seeds)
+    )
     return 0
 
 

@@ -177,9 +177,7 @@ class Domain:
         if isinstance(module, dict):
             task = getattr(config, "task", None)
             if task not in module:
-                raise UserError(
-                    f"{self.name} has no task {task!r}; its tasks: {', '.join(module)}"
-                )
+                raise UserError(f"{self.name} has no task {task!r}; its tasks: {', '.join(module)}")
             module = module[task]
         return importlib.import_module(module)
 
