@@ -48,7 +48,7 @@ def sets(tmp: Path) -> dict[str, tuple[str, list[str]]]:
             "default",
             [f"data.source=csv:{DATA_DIR / 'amazon_cells_labelled.txt'}", *HEADERLESS],
         ),
-        "review-source": ("default", [f"data.source=csv:{review_source(tmp)}"]),
+        "review-source": ("default", [f"data.source=csv:{review_source(tmp)}", "data.target=site"]),
         "speaker": ("default", [f"data.source=csv:{speakers(tmp)}", *HEADERLESS]),
     }
 

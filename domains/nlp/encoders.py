@@ -328,7 +328,7 @@ def card_model(config: NLPConfig, model: keras.Model) -> tuple[str, dict, list[s
         limitations.append(
             "A transformer trained from scratch on a few thousand texts learns little "
             "beyond keywords; a pretrained start (--init-from a KerasHub BERT preset) is the "
-            "usual remedy (masked-LM pretraining on the same few texts did not help: "
-            "benchmarks/nlp_pretrain.py)."
+            "usual remedy (masked-LM pretraining on the same few texts only tied training "
+            "from scratch: benchmarks/nlp_pretrain.py)."
         )
     return described, rows, limitations
