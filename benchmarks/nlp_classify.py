@@ -126,12 +126,19 @@ def measure(name: str, config: str, overrides: list[str], seed: int, quick: bool
     return out
 
 
-def run(quick: bool = False, names: tuple[str, ...] | None = None, seeds: int = 1) -> list[dict]:
+def run(
+    quick: bool = False,
+    names: tuple[str, ...] | None = None,
+    seeds: int = 1,
+    extra: tuple[str, ...] = (),
+) -> list[dict]:
+    """`extra`: overrides applied to every set's config (to measure a variant)."""
     records = []
     with tempfile.TemporaryDirectory(prefix="deepfield-nlp-bench-") as tmp:
         available = sets(Path(tmp))
         for name in names or (("sms",) if quick else tuple(available)):
             config, overrides = available[name]
+            overrides = [*overrides, *extra]
             per_seed = [
                 measure(name, config, overrides, 42 + seed, quick, Path(tmp))
                 for seed in range(seeds)
@@ -143,6 +150,7 @@ def run(quick: bool = False, names: tuple[str, ...] | None = None, seeds: int = 
                     quick=quick,
                     set=name,
                     config=config,
+                    overrides=list(extra),
                     seeds=seeds,
                     test_texts=per_seed[0]["test_texts"],
                     classes=per_seed[0]["classes"],
@@ -168,10 +176,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sets", nargs="+", default=None)
     parser.add_argument("--seeds", type=int, default=1, help="splits and seeds 42, 43, ...")
     parser.add_argument("--quick", action="store_true")
-    args = parser.parse_args(argv)
-    save_records(
-        "nlp_classify", run(args.quick, tuple(args.sets) if args.sets else None, args.seeds)
+    parser.add_argument(
+        "--set", action="append", default=[], metavar="KEY=VALUE", help="a config override"
     )
+    args = parser.parse_args(argv)
+    names = tuple(args.sets) if args.sets else None
+    save_records("nlp_classify", run(args.quick, names, args.seeds, tuple(args.set)))
     return 0
 
 
