@@ -68,10 +68,14 @@ class NLPDomain(Domain):
 
     def check(self, config: NLPConfig) -> None:
         """Read and split the texts (pandas only): a missing column, a single class, a
-        translation pair with a missing side or an unreadable file is refused before
-        TensorFlow starts."""
+        translation pair with a missing side, an unreadable file or an `--init-from`
+        that is neither a run nor a KerasHub preset is refused before TensorFlow starts."""
         super().check(config)
         importlib.import_module(DATA_MODULES[config.task]).load(config)
+        if config.task == "classify":
+            from domains.nlp.data import init_source
+
+            init_source(config.pretrain.init_from)
 
     def serving_spec(self, run, config):
         return self.task(config).serving_spec(run, config)

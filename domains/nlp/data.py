@@ -187,3 +187,27 @@ def _class_order(value: str) -> tuple[int, float | str]:
         return (0, float(value))
     except ValueError:
         return (1, value)
+
+
+# === --init-from (checked before TensorFlow starts) ===
+@dataclass(frozen=True)
+class InitSource:
+    kind: str  # run | preset
+    path: Path
+
+
+def init_source(given: str | None) -> InitSource | None:
+    """What `--init-from` names: a run directory, a KerasHub preset, or a UserError."""
+    if not given:
+        return None
+    path = Path(given).expanduser()
+    if not path.is_dir():
+        raise UserError(f"--init-from {given}: no such directory")
+    if (path / "model.keras").is_file() and (path / "config.yaml").is_file():
+        return InitSource("run", path)
+    if (path / "config.json").is_file() and (path / "metadata.json").is_file():
+        return InitSource("preset", path)
+    raise UserError(
+        f"--init-from {given} is neither a finished run (model.keras and config.yaml) nor a "
+        "KerasHub preset directory (config.json and metadata.json, as save_to_preset writes)"
+    )

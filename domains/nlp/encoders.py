@@ -193,7 +193,7 @@ def build_sequence_classifier(
     kind = family(config)
     num_classes = len(data.class_names)
     length = config.tokenizer.sequence_length
-    source = pretrain.init_source(config.pretrain.init_from)
+    source = nlp_data.init_source(config.pretrain.init_from)
     if config.pretrain.epochs and kind != "transformer":
         raise UserError(
             f"masked-LM pretraining (pretrain.epochs={config.pretrain.epochs}) trains a "

@@ -19,8 +19,6 @@ from __future__ import annotations
 
 import logging
 import math
-from dataclasses import dataclass
-from pathlib import Path
 
 import keras
 import numpy as np
@@ -30,6 +28,7 @@ from keras import ops
 
 from domains.nlp import data as nlp_data
 from domains.nlp.config import NLPConfig
+from domains.nlp.data import InitSource
 from domains.nlp.encoders import (
     CLS,
     MASK,
@@ -48,29 +47,6 @@ HISTORY = "pretrain_history.csv"
 
 
 # === --init-from ===
-@dataclass(frozen=True)
-class InitSource:
-    kind: str  # run | preset
-    path: Path
-
-
-def init_source(given: str | None) -> InitSource | None:
-    """What `--init-from` names: a run directory, a KerasHub preset, or a UserError."""
-    if not given:
-        return None
-    path = Path(given).expanduser()
-    if not path.is_dir():
-        raise UserError(f"--init-from {given}: no such directory")
-    if (path / "model.keras").is_file() and (path / "config.yaml").is_file():
-        return InitSource("run", path)
-    if (path / "config.json").is_file() and (path / "metadata.json").is_file():
-        return InitSource("preset", path)
-    raise UserError(
-        f"--init-from {given} is neither a finished run (model.keras and config.yaml) nor a "
-        "KerasHub preset directory (config.json and metadata.json, as save_to_preset writes)"
-    )
-
-
 def run_model(config: NLPConfig, source: InitSource) -> keras.Model:
     """The trained model of a finished classify run of the same `model.name`."""
     run = RunDir.open(source.path)

@@ -17,7 +17,7 @@ import pytest
 import yaml
 
 from domains.nlp.config import NLPConfig
-from tests.conftest import run_outside_repo
+from tests.conftest import REPO, errors_before_tensorflow, run_outside_repo
 
 DATA = ("data.max_examples=200", "train.epochs=1", "train.batch_size=32")
 BIGRU = (*DATA, "model.units=8", "model.embedding_dim=8", "tokenizer.sequence_length=24")
@@ -186,6 +186,11 @@ def test_init_from_neither_a_run_nor_a_preset_is_one_error(tmp_path, cli):
     )  # fmt: skip
     assert code == 2
     assert "neither a finished run" in err and err.count("error:") == 1
+    # refused before TensorFlow starts, as a bad table is
+    errors = errors_before_tensorflow(
+        [f"pipelines.nlp.train(config='bigru', init_from={str(tmp_path / 'none')!r})"], REPO
+    )
+    assert errors[0] == f"--init-from {tmp_path / 'none'}: no such directory"
 
 
 # === Explain ===
