@@ -73,9 +73,13 @@ def ngram_vectorizers(tokenizer) -> list[keras.layers.TextVectorization]:
     a linear model over word n-grams (measured with scikit-learn's TF-IDF + logistic
     regression on the same splits; see benchmarks/nlp_classify.py).
     """
+    from shared.blocks import lower_and_split_punctuation
+
+    split = tokenizer.punctuation == "split"
     layers = [
         keras.layers.TextVectorization(
             max_tokens=tokenizer.max_tokens,
+            standardize=lower_and_split_punctuation if split else "lower_and_strip_punctuation",
             ngrams=tokenizer.ngrams,
             output_mode=tokenizer.output_mode,
             name="vectorizer",
@@ -417,7 +421,13 @@ def attribute(model: keras.Model, config: NLPConfig, text: str) -> dict[str, Any
 def word_scores(text: str, ngrams: dict[str, float]) -> list[tuple[str, float]]:
     """Each word of `text` with its share of the n-grams it is part of (a character
     n-gram's attribution is shared by the words that contain it)."""
-    words = [_PUNCTUATION.sub("", word.lower()) for word in text.split()]
+    # A word's keys: itself without punctuation (its n-grams under `punctuation: strip`,
+    # and where character n-grams are credited) and the pieces punctuation splits it
+    # into (its n-grams under `split`).
+    words = [
+        {_PUNCTUATION.sub("", word.lower()), *re.findall(r"[^\W_]+", word.lower())}
+        for word in text.split()
+    ]
     share: dict[str, float] = {}
     for gram, value in ngrams.items():
         if gram.startswith("chars:"):
@@ -428,7 +438,10 @@ def word_scores(text: str, ngrams: dict[str, float]) -> list[tuple[str, float]]:
             parts = gram.split()
         for part in parts:
             share[part] = share.get(part, 0.0) + value / len(parts)
-    return [(word, share.get(key, 0.0)) for word, key in zip(text.split(), words, strict=True)]
+    return [
+        (word, sum(share.get(key, 0.0) for key in keys))
+        for word, keys in zip(text.split(), words, strict=True)
+    ]
 
 
 def coloured_html(explained: list[dict[str, Any]], names: list[str]) -> str:

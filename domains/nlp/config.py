@@ -72,6 +72,11 @@ class TokenizerConfig(ConfigModel):
 
     max_tokens: int = Field(20_000, ge=100, description="vocabulary size, n-grams included")
     ngrams: int = Field(2, ge=1, le=3, description="word n-grams up to this length")
+    punctuation: Literal["split", "strip"] = Field(
+        "split",
+        description="word n-grams: punctuation separates words (split, as scikit-learn's "
+        "tokenizer does) or is deleted, joining what it separated (strip, Keras's default)",
+    )
     output_mode: Literal["tf_idf", "multi_hot", "count"] = "tf_idf"
     char_ngrams: int = Field(
         0, ge=0, le=6, description="also character n-grams of 1 to this length (0: none)"

@@ -19,6 +19,7 @@ from shared.blocks.residual_basic_block import ResidualBasicBlock
 from shared.blocks.residual_bottleneck_block import ResidualBottleneckBlock
 from shared.blocks.reversible_embedding import ReversibleEmbedding
 from shared.blocks.sinusoidal_position_embedding import SinusoidalPositionEmbedding
+from shared.blocks.text_standardize import lower_and_split_punctuation
 from shared.blocks.transformer_decoder_block import TransformerDecoderBlock
 from shared.blocks.transformer_encoder_block import TransformerEncoderBlock
 from shared.blocks.unet_decoder_block import UNetDecoderBlock
@@ -27,6 +28,7 @@ from shared.blocks.vae_sampling import VAESampling
 from shared.blocks.vgg_block import VGGBlock
 
 __all__ = [
+    "lower_and_split_punctuation",
     "AuxiliaryLoss",
     "BernoulliRBM",
     "CapsuleRouting",

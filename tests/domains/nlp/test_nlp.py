@@ -27,6 +27,34 @@ def test_sms_duplicates_never_straddle_splits():
     assert max(spam_share.values()) - min(spam_share.values()) < 0.01  # stratified
 
 
+def test_word_ngrams_split_at_punctuation_and_the_words_get_their_credit(tmp_path):
+    import keras
+    import tensorflow as tf
+
+    from domains.nlp.classify import ngram_vectorizers, word_scores
+    from shared import model_io
+    from shared.blocks import lower_and_split_punctuation
+
+    text = "Visit www.txt.co.uk: £1000/week, DON'T wait! ÉCOLE"
+    out = lower_and_split_punctuation(tf.constant([text])).numpy()[0].decode()
+    assert out.split() == ["visit", "www", "txt", "co", "uk", "1000", "week", "don", "t",
+                           "wait", "école"]  # fmt: skip
+    for punctuation, expected in (("split", {"www", "uk", "week"}), ("strip", {"wwwtxtcouk"})):
+        tokenizer = NLPConfig(tokenizer={"punctuation": punctuation}).tokenizer
+        words = ngram_vectorizers(tokenizer)[0]
+        words.adapt(tf.constant([text]))
+        assert expected <= set(words.get_vocabulary())
+        if punctuation == "split":  # the registered function saves and loads in safe mode
+            inputs = keras.Input(shape=(), dtype="string")
+            model_io.save_model(keras.Model(inputs, words(inputs)), tmp_path / "words.keras")
+            loaded = model_io.load_model(tmp_path / "words.keras")
+            assert loaded.layers[1].get_config()["standardize"] is lower_and_split_punctuation
+            np.testing.assert_allclose(loaded(tf.constant([text])), words(tf.constant([text])))
+    scores = dict(word_scores(text, {"www": 0.5, "txt co": 0.2, "wait": -0.1}))
+    assert scores["www.txt.co.uk:"] == pytest.approx(0.7) and scores["wait!"] == -0.1
+    assert scores["Visit"] == 0.0
+
+
 def test_class_weights_balance_the_classes():
     from domains.nlp.classify import class_weights
 
