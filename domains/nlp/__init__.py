@@ -57,7 +57,7 @@ class NLPDomain(Domain):
             quick=("train.epochs=2",),
         ),
     )
-    smoke_run = SmokeRun("default", ("train.epochs=2",), resume=("train.epochs=12",))
+    smoke_run = SmokeRun("default", ("train.epochs=2",), resume=("train.epochs=6",))
     task_module = {
         "classify": "domains.nlp.classify",
         "translate": "domains.nlp.translate",
