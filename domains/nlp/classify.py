@@ -8,7 +8,6 @@ export all read text exactly as training did.
 from __future__ import annotations
 
 import logging
-import re
 from pathlib import Path
 from typing import Any
 
@@ -117,14 +116,20 @@ def feature_width(vectorizers) -> int:
     return sum(v.vocabulary_size() - 1 for v in vectorizers)
 
 
-def featurize(vectorizers, tokenizer, text):
+def featurize(vectorizers, tokenizer, text, l2_layer=None):
     """The classifier's input: each vectorizer's weights (L2-normalised per family when
-    `tokenizer.normalize`, as scikit-learn's TfidfVectorizer does), side by side."""
+    `tokenizer.normalize`, as scikit-learn's TfidfVectorizer does), side by side.
+
+    `l2_layer(name)` returns a trained model's normalisation layer (`ngram_vector`);
+    without it new ones are made, to build the model.
+    """
     parts = []
     for vectorizer in vectorizers:
         x = vectorizer_columns(vectorizer, text)
         if tokenizer.normalize:
-            x = keras.layers.UnitNormalization(name=f"{vectorizer.name}_l2")(x)
+            name = f"{vectorizer.name}_l2"
+            l2 = l2_layer(name) if l2_layer else keras.layers.UnitNormalization(name=name)
+            x = l2(x)
         parts.append(x)
     if len(parts) == 1:
         return parts[0]
@@ -141,13 +146,7 @@ def model_vectorizers(model: keras.Model) -> list[keras.layers.TextVectorization
 
 def ngram_vector(model: keras.Model, tokenizer, texts: tf.Tensor) -> tf.Tensor:
     """What the classifier sees for `texts` (the trained model's own layers)."""
-    parts = []
-    for vectorizer in model_vectorizers(model):
-        x = vectorizer_columns(vectorizer, texts)
-        if tokenizer.normalize:
-            x = model.get_layer(f"{vectorizer.name}_l2")(x)
-        parts.append(x)
-    return tf.concat(parts, axis=-1)
+    return featurize(model_vectorizers(model), tokenizer, texts, model.get_layer)
 
 
 def ngram_names(model: keras.Model) -> list[str]:
@@ -359,141 +358,16 @@ def predict(run: RunDir, config, inputs: list[str], top_k: int = 3) -> list[dict
 
 
 # === Explanation ===
-EXPLAIN_EXAMPLES = 6  # test texts explained when none are given
-IG_STEPS = 32
-# TextVectorization's default standardization: lower case, ASCII punctuation stripped.
-_PUNCTUATION = re.compile(r'[!"#$%&()\*\+,\-\./:;<=>?@\[\\\]^_`{|}~\']')
-
-
 def explain(run: RunDir, config: NLPConfig, inputs: list[str], out: Path | None) -> Path:
-    """Token attributions (integrated gradients over the n-gram vector) for each text:
-    a PNG of each text's strongest n-grams and an HTML page with its words coloured."""
+    """Token attributions for each text (`domains.nlp.explain`; a sequence model's in
+    `domains.nlp.encoder_explain`)."""
     if not is_ngram_model(config):
         from domains.nlp import encoder_explain
 
         return encoder_explain.explain(run, config, inputs, out)
-    if not inputs:
-        data = nlp_data.load(config)
-        inputs = list(data.texts[data.splits["test"]][:EXPLAIN_EXAMPLES])
-    model = model_io.load_model(run.model_path)
-    names = InputContract.read(run).classes or []
-    explained = [attribute(model, config, text) for text in inputs]
-    return write_attributions(explained, names, run, out)
+    from domains.nlp import explain as ngram_explain
 
-
-def write_attributions(explained, names: list[str], run: RunDir, out: Path | None) -> Path:
-    """The attributions of each text as a PNG of its strongest n-grams (or tokens) and
-    an HTML page with its words shaded; returns the PNG's path."""
-    target = Path(out) if out else run.plots / "token_attributions.png"
-    target.parent.mkdir(parents=True, exist_ok=True)
-    ngram_chart(explained, names, target)
-    html = target.with_suffix(".html")
-    html.write_text(coloured_html(explained, names))
-    LOG.info("token attributions: %s and %s", target, html)
-    return target
-
-
-def attribute(model: keras.Model, config: NLPConfig, text: str) -> dict[str, Any]:
-    """The predicted class and each present n-gram's attribution towards it."""
-    from shared.explain.integrated_gradients import integrated_gradients
-
-    classifier = model.get_layer(config.model.name)
-    vector = ngram_vector(model, config.tokenizer, tf.constant([text]))
-    probabilities = classifier(vector, training=False).numpy()[0]
-    predicted = int(np.argmax(probabilities))
-    attributions = integrated_gradients(
-        lambda v: tf.math.log(classifier(v, training=False)[:, predicted : predicted + 1] + 1e-9),
-        vector,
-        tf.zeros_like(vector[0]),
-        IG_STEPS,
-    ).numpy()[0]
-    names = ngram_names(model)
-    present = np.flatnonzero(vector.numpy()[0])
-    ngrams = {names[i]: float(attributions[i]) for i in present}
-    return {
-        "text": text,
-        "class_id": predicted,
-        "probability": float(probabilities[predicted]),
-        "ngrams": ngrams,
-    }
-
-
-def word_scores(text: str, ngrams: dict[str, float]) -> list[tuple[str, float]]:
-    """Each word of `text` with its share of the n-grams it is part of (a character
-    n-gram's attribution is shared by the words that contain it)."""
-    # A word's keys: itself without punctuation (its n-grams under `punctuation: strip`,
-    # and where character n-grams are credited) and the pieces punctuation splits it
-    # into (its n-grams under `split`).
-    words = [
-        {_PUNCTUATION.sub("", word.lower()), *re.findall(r"[^\W_]+", word.lower())}
-        for word in text.split()
-    ]
-    share: dict[str, float] = {}
-    for gram, value in ngrams.items():
-        if gram.startswith("chars:"):
-            chars = gram[len("chars:") :]
-            parts = [w for w in dict.fromkeys(text.lower().split()) if chars.strip() in w]
-            parts = [_PUNCTUATION.sub("", w) for w in parts]
-        else:
-            parts = gram.split()
-        for part in parts:
-            share[part] = share.get(part, 0.0) + value / len(parts)
-    return [
-        (word, sum(share.get(key, 0.0) for key in keys))
-        for word, keys in zip(text.split(), words, strict=True)
-    ]
-
-
-def coloured_html(explained: list[dict[str, Any]], names: list[str]) -> str:
-    """One paragraph per text, words shaded red towards the predicted class, blue against."""
-    import html
-
-    rows = []
-    for item in explained:
-        scores = word_scores(item["text"], item["ngrams"])
-        scale = max([abs(v) for _, v in scores] + [1e-9])
-        spans = []
-        for word, value in scores:
-            alpha = min(1.0, abs(value) / scale)
-            colour = "220,50,47" if value > 0 else "38,139,210"
-            spans.append(
-                f'<span style="background: rgba({colour},{alpha:.2f})" '
-                f'title="{value:+.4f}">{html.escape(word)}</span>'
-            )
-        label = names[item["class_id"]] if names else item["class_id"]
-        rows.append(
-            f"<p><b>{html.escape(str(label))}</b> ({item['probability']:.3f}): "
-            + " ".join(spans)
-            + "</p>"
-        )
-    return (
-        "<html><head><meta charset='utf-8'><title>Token attributions</title></head><body>"
-        "<h3>Integrated gradients: red pushes towards the predicted class, blue away</h3>"
-        + "\n".join(rows)
-        + "</body></html>\n"
-    )
-
-
-def ngram_chart(explained: list[dict[str, Any]], names: list[str], path: Path) -> Path:
-    """Per text, horizontal bars of its eight strongest n-grams (signed)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(len(explained), 1, figsize=(7, 2.2 * len(explained)), squeeze=False)
-    for ax, item in zip(axes[:, 0], explained, strict=True):
-        top = sorted(item["ngrams"].items(), key=lambda kv: -abs(kv[1]))[:8][::-1]
-        ax.barh([g for g, _ in top], [v for _, v in top],
-                color=["#dc322f" if v > 0 else "#268bd2" for _, v in top])  # fmt: skip
-        label = names[item["class_id"]] if names else item["class_id"]
-        text = item["text"] if len(item["text"]) <= 70 else item["text"][:67] + "..."
-        ax.set_title(f"{label} ({item['probability']:.2f}): {text}", fontsize=8, loc="left")
-        ax.tick_params(labelsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+    return ngram_explain.explain(run, config, inputs, out)
 
 
 # === Export ===

@@ -13,18 +13,16 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from domains.nlp import data as nlp_data
 from domains.nlp.attention_plot import attention_grid
 from domains.nlp.config import NLPConfig
 from domains.nlp.encoders import CLS, PAD, SEP, Tokens, encoder_model, family, model_tokens
+from domains.nlp.explain import IG_STEPS, texts_to_explain, write_attributions
 from shared import model_io
 from shared.errors import UserError
 from shared.input_contract import InputContract
 from shared.run_dir import RunDir
 
 LOG = logging.getLogger("deepfield.nlp")
-EXPLAIN_EXAMPLES = 6
-IG_STEPS = 32
 
 
 @contextlib.contextmanager
@@ -115,11 +113,7 @@ def words_of(pieces: list[tuple[str, float]]) -> dict[str, float]:
 def explain(run: RunDir, config: NLPConfig, inputs: list[str], out: Path | None) -> Path:
     """Token attributions (PNG of each text's strongest words, HTML of the text coloured)
     and, for a transformer, the last layer's attention over each text's tokens."""
-    from domains.nlp.classify import write_attributions
-
-    if not inputs:
-        data = nlp_data.load(config)
-        inputs = list(data.texts[data.splits["test"]][:EXPLAIN_EXAMPLES])
+    inputs = texts_to_explain(config, inputs)
     model = model_io.load_model(run.model_path)
     names = InputContract.read(run).classes or []
     tokens = model_tokens(model)

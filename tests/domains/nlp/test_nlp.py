@@ -31,7 +31,8 @@ def test_word_ngrams_split_at_punctuation_and_the_words_get_their_credit(tmp_pat
     import keras
     import tensorflow as tf
 
-    from domains.nlp.classify import ngram_vectorizers, word_scores
+    from domains.nlp.classify import ngram_vectorizers
+    from domains.nlp.explain import word_scores
     from shared import model_io
     from shared.blocks import lower_and_split_punctuation
 
@@ -148,8 +149,9 @@ def test_evaluate_on_data_with_other_classes_is_refused(domain_run, tmp_path):
 def test_explain_attributions_add_up_and_colour_the_words(domain_run, tmp_path):
     import tensorflow as tf
 
-    from domains.nlp.classify import attribute, ngram_names, ngram_vector
+    from domains.nlp.classify import ngram_names, ngram_vector
     from domains.nlp.config import NLPConfig as Config
+    from domains.nlp.explain import attribute
 
     run = domain_run("nlp")
     config = Config.model_validate(run.config)
