@@ -3,12 +3,12 @@
 `python -m benchmarks.run_all --only nlp_pretrain` (or `python -m benchmarks.nlp_pretrain
 [--data NAME ...] [--seeds N] [--quick]` for one text set): the `bert` config (2 layers,
 hidden 128, WordPiece vocabulary from the training split), mean-pooled, trained twice
-per seed on the same splits: once after `PRETRAIN_EPOCHS` of masked-LM pretraining on the training
-split's texts (no other text: what the pretraining buys is a better start, not more
-data), once with `pretrain.epochs=0`. `--source corpus` pretrains instead for
+per seed on the same splits: once after `PRETRAIN_EPOCHS` of masked-LM pretraining on
+the training split's texts (no other text: what the pretraining buys is a better start,
+not more data), once with `pretrain.epochs=0`. `--source corpus` pretrains instead for
 `CORPUS_EPOCHS` on English text the package ships that is not in the sentiment sets
-(`unlabeled_corpus`: 18,800 lines from fra-eng, Alice in Wonderland and the SMS texts). Accuracy and macro F1 on the test split, mean and
-standard deviation over the seeds. `ratio` is the pretrained model's mean F1 over the
+(`unlabeled_corpus`: 18,800 lines from fra-eng, Alice in Wonderland and the SMS texts).
+Accuracy and macro F1 on the test split, mean and standard deviation over the seeds. `ratio` is the pretrained model's mean F1 over the
 scratch model's; the target, 1.0, asks that pretraining not hurt.
 
 Text sets: `sentiment` (the shipped Yelp + Amazon sentences, 2,000), and in a full run
@@ -64,12 +64,16 @@ def unlabeled_corpus(tmp: Path) -> Path:
     return path
 
 
+def pretrain_epochs(quick: bool, corpus: Path | None) -> int:
+    return 1 if quick else CORPUS_EPOCHS if corpus else PRETRAIN_EPOCHS
+
+
 def train_once(
     data: tuple[str, ...], seed: int, pretrain: bool, quick: bool, root: Path, corpus: Path | None
 ):
     from pipelines import nlp
 
-    epochs = (1 if quick else CORPUS_EPOCHS if corpus else PRETRAIN_EPOCHS) if pretrain else 0
+    epochs = pretrain_epochs(quick, corpus) if pretrain else 0
     overrides = [*data[1:], f"runtime.seed={seed}", f"pretrain.epochs={epochs}", *POOLING]
     if pretrain and corpus is not None:
         overrides.append(f"pretrain.source=text:{corpus}")
@@ -112,7 +116,7 @@ def compare(name: str, seeds: int, quick: bool, source: str = "split") -> dict:
         quick=quick,
         data=name,
         pretrain_source=source,
-        pretrain_epochs=1 if quick else CORPUS_EPOCHS if corpus else PRETRAIN_EPOCHS,
+        pretrain_epochs=pretrain_epochs(quick, corpus),
         seeds=seeds,
         test_texts=test_texts,
         **{
