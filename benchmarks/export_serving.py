@@ -36,8 +36,8 @@ def _percentiles(samples: list[float]) -> tuple[float, float]:
 
 
 def run(quick: bool) -> list[dict]:
-    from domains.vision.serving import encode_png
     from pipelines import vision
+    from shared.export.image_serving import encode_png
 
     calls = 50 if quick else 500
     with tempfile.TemporaryDirectory(prefix="deepfield-bench-export-") as tmp:

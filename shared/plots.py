@@ -1,4 +1,5 @@
-"""Plots every classification task draws: training curves and a confusion matrix.
+"""Plots every classification task draws: training curves, a confusion matrix, ROC
+curves and reliability diagrams.
 
 matplotlib with the Agg backend, so plots render on machines without a screen.
 """
@@ -88,4 +89,40 @@ def image_grid(
     if suptitle:
         fig.suptitle(suptitle)
     fig.tight_layout()
+    return save(fig, path)
+
+
+def reliability_diagram(curves: dict[str, np.ndarray], path: Path, *, title: str) -> Path:
+    """Observed rate against mean predicted probability per bin, one line per curve
+    (rows of `shared.calibration.reliability_curve`), beside the diagonal."""
+    fig, ax = plt.subplots(figsize=(4.5, 4.2))
+    ax.plot([0, 1], [0, 1], "--", c="grey", label="perfect")
+    for name, curve in curves.items():
+        if len(curve):
+            ax.plot(curve[:, 0], curve[:, 1], "o-", label=name)
+    ax.set(xlabel="mean predicted probability", ylabel="observed rate", title=title)
+    ax.set(xlim=(0, 1), ylim=(0, 1))
+    ax.grid(alpha=0.3)
+    ax.legend()
+    return save(fig, path)
+
+
+def roc_curves(
+    curves: dict[str, tuple[np.ndarray, np.ndarray]],
+    path: Path,
+    *,
+    title: str,
+    point: tuple[float, float] | None = None,
+) -> Path:
+    """ROC curves ((false-positive rates, true-positive rates) by name), with an
+    operating point (1 - specificity, sensitivity) marked when given."""
+    fig, ax = plt.subplots(figsize=(4.5, 4.2))
+    ax.plot([0, 1], [0, 1], "--", c="grey")
+    for name, (fpr, tpr) in curves.items():
+        ax.plot(fpr, tpr, label=name)
+    if point is not None:
+        ax.plot([point[0]], [point[1]], "ko", label="threshold")
+    ax.set(xlabel="1 - specificity", ylabel="sensitivity", title=title)
+    ax.grid(alpha=0.3)
+    ax.legend(loc="lower right", fontsize=8)
     return save(fig, path)

@@ -7,8 +7,8 @@ from typing import Any
 import numpy as np
 from sklearn.metrics import average_precision_score, roc_auc_score, roc_curve
 
-from domains.finance.calibration import expected_calibration_error
 from domains.finance.config import CostConfig, MetricsConfig
+from shared.calibration import expected_calibration_error
 
 
 def total_cost(labels: np.ndarray, decisions: np.ndarray, cost: CostConfig) -> float:

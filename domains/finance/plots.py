@@ -64,21 +64,6 @@ def cost_vs_threshold(thresholds, costs, chosen: float, path: Path) -> Path:
     return save(fig, path)
 
 
-def reliability_diagram(curve: np.ndarray, path: Path, *, brier: float, ece: float) -> Path:
-    fig, ax = plt.subplots(figsize=(4.5, 4.2))
-    ax.plot([0, 1], [0, 1], "--", c="grey", label="perfect")
-    if len(curve):
-        ax.plot(curve[:, 0], curve[:, 1], "o-", label="model")
-    ax.set(
-        xlabel="mean predicted probability",
-        ylabel="observed rate",
-        title=f"reliability (Brier {brier:.3f}, ECE {ece:.3f})",
-    )
-    ax.grid(alpha=0.3)
-    ax.legend()
-    return save(fig, path)
-
-
 def bar_chart(
     values: dict[str, float], path: Path, *, title: str, xlabel: str, lines: tuple[float, ...] = ()
 ) -> Path:

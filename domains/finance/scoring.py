@@ -19,11 +19,11 @@ import pandas as pd
 import tensorflow as tf
 
 import shared.blocks  # noqa: F401 - registers RecurrentStack for loading sequence models
-from domains.finance import calibration, features, reasons, scorecard
+from domains.finance import features, reasons, scorecard
 from domains.finance.config import FinanceConfig
 from domains.finance.data import clean_frame, time_order
 from domains.finance.schema import HISTORY_LENGTH, Schema
-from shared import model_io
+from shared import calibration, model_io
 from shared.input_contract import InputContract, InputSpec
 from shared.run_dir import RunDir
 

@@ -27,10 +27,11 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
-from domains.finance import calibration, features, reasons, scorecard
+from domains.finance import features, reasons, scorecard
 from domains.finance.config import FinanceConfig
 from domains.finance.schema import HISTORY_LENGTH
 from domains.finance.scoring import Scorer
+from shared import calibration
 from shared.export import ServingSpec
 from shared.run_dir import RunDir
 

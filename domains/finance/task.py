@@ -11,8 +11,8 @@ import numpy as np
 import pandas as pd
 import tensorflow as tf
 
-from domains.finance import calibration, fairness, features, metrics, monitor
 from domains.finance import data as finance_data
+from domains.finance import fairness, features, metrics, monitor
 from domains.finance import plots as finance_plots
 from domains.finance import schema as finance_schema
 from domains.finance.config import FinanceConfig
@@ -28,7 +28,7 @@ from domains.finance.scoring import (
     write_input_contract,
 )
 from domains.finance.serving import EXAMPLES
-from shared import model_io, plots
+from shared import calibration, model_io, plots
 from shared.data.table import read_table, table_options
 from shared.distribute import select_strategy
 from shared.errors import UserError
@@ -273,8 +273,10 @@ def evaluate_rows(
             y, points, run.plots / "score_distribution.png", xlabel="scorecard points", log=False
         )
         curve = calibration.reliability_curve(y, p)
-        finance_plots.reliability_diagram(
-            curve, run.plots / "reliability.png", brier=result["brier"], ece=result["ece"]
+        plots.reliability_diagram(
+            {"model": curve},
+            run.plots / "reliability.png",
+            title=f"reliability (Brier {result['brier']:.3f}, ECE {result['ece']:.3f})",
         )
     else:
         finance_plots.score_distributions(

@@ -26,6 +26,7 @@ from shared.metrics import classification_metrics, per_class_metrics
 from shared.model_card import training_rows, write_model_card
 from shared.run_dir import RunDir
 from shared.training.trainer import fit, history_rows, make_optimizer, runtime_scope
+from shared.training.weights import class_weights
 from shared.zoo import build_model
 
 LOG = logging.getLogger("deepfield.nlp")
@@ -206,18 +207,6 @@ def _train(config: NLPConfig, run: RunDir) -> dict[str, Any]:
     plots.training_curves(history_rows(run.history_path), run.plots / "training_curves.png")
     write_card(config, run, data, model, metrics)
     return metrics
-
-
-def class_weights(labels: np.ndarray, classes: int, how: str) -> np.ndarray | None:
-    """A loss weight per class (None for `none`): `balanced` is scikit-learn's
-    n / (classes * count), so every class carries the same total weight; `sqrt` its
-    square root. Keras's `class_weight=` argument does the same inside `fit`, but not
-    for a distributed dataset, so the weights ride along as a third dataset column."""
-    if how == "none":
-        return None
-    counts = np.maximum(np.bincount(labels, minlength=classes), 1)
-    weights = len(labels) / (classes * counts)
-    return (np.sqrt(weights) if how == "sqrt" else weights).astype("float32")
 
 
 def record_data(run: RunDir, config: NLPConfig, data: nlp_data.TextData) -> None:

@@ -16,7 +16,7 @@ from domains.vision import data as vision_data
 from domains.vision import serving
 from domains.vision.config import VisionConfig
 from domains.vision.task import DOMAIN, TASK, load_model
-from shared.data import ImageData
+from shared.data import ImageData, image_files
 from shared.errors import UserError
 from shared.export import ExportResult, ServingSpec, export_saved_model, resolve_export
 from shared.export import tflite as tflite_export
@@ -161,7 +161,7 @@ def decode_error(err: tf.errors.InvalidArgumentError) -> str:
 def predict_exported(model_path: str | Path, inputs: list[str], top_k: int = 3):
     """One result per image file, from the SavedModel's serving_default (file bytes)."""
     model = ExportedClassifier(model_path)
-    paths = vision_data.expand_inputs(inputs)
+    paths = image_files.expand_inputs(inputs)
     results = []
     for path in paths:
         try:

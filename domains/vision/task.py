@@ -21,9 +21,10 @@ from domains.vision.models import (
     pretrain,
 )
 from shared import model_io, plots
-from shared.data import ImageData, build_augmentation, describe, image_dataset
+from shared.data import ImageData, build_augmentation, describe, image_dataset, image_files
 from shared.distribute import is_chief, select_strategy
 from shared.errors import UserError
+from shared.explain import gradcam_grid
 from shared.metrics import classification_metrics
 from shared.model_card import training_rows, write_model_card
 from shared.run_dir import RunDir
@@ -131,9 +132,7 @@ def _train(config: VisionConfig, run: RunDir) -> dict[str, Any]:
     plots.training_curves(history_rows(run.history_path), run.plots / "training_curves.png")
     if has_conv_backbone(model):  # Grad-CAM needs a conv feature map
         images, labels = data.splits["test"].arrays(limit=config.explain.examples)
-        vision_plots.gradcam_grid(
-            model, images[:8], data.class_names, run.plots / "gradcam.png", labels[:8]
-        )
+        gradcam_grid(model, images[:8], data.class_names, run.plots / "gradcam.png", labels[:8])
     write_card(config, run, data, model, metrics)
     return metrics
 
@@ -232,8 +231,8 @@ def evaluate(
 def load_inputs(run: RunDir, inputs: list[str]) -> tuple[list[Path], np.ndarray, list[str]]:
     """(paths, decoded images, class names) for image files named by the user."""
     shape, class_names = vision_data.run_inputs(run)
-    paths = vision_data.expand_inputs(inputs)
-    images = np.stack([vision_data.decode_file(p, shape) for p in paths])
+    paths = image_files.expand_inputs(inputs)
+    images = np.stack([image_files.decode_file(p, shape) for p in paths])
     return paths, images, class_names
 
 
@@ -283,7 +282,7 @@ def explain(run: RunDir, config: VisionConfig, inputs: list[str], out: Path | No
     target = Path(out) if out else run.plots / "gradcam_explain.png"
     if inputs:
         _, images, class_names = load_inputs(run, inputs)
-        return vision_plots.gradcam_grid(model, images, class_names, target)
+        return gradcam_grid(model, images, class_names, target)
     data = vision_data.load(config.data, config.runtime.seed)
     images, labels = data.splits["test"].arrays(limit=config.explain.examples)
-    return vision_plots.gradcam_grid(model, images, data.class_names, target, labels)
+    return gradcam_grid(model, images, data.class_names, target, labels)

@@ -1,5 +1,5 @@
 """Explainability shared by the domains."""
 
-from shared.explain.gradcam import gradcam_heatmaps, overlay_heatmap
+from shared.explain.gradcam import gradcam_grid, gradcam_heatmaps, overlay_heatmap
 
-__all__ = ["gradcam_heatmaps", "overlay_heatmap"]
+__all__ = ["gradcam_grid", "gradcam_heatmaps", "overlay_heatmap"]

@@ -1,4 +1,5 @@
-"""Grad-CAM (Selvaraju et al. 2017) for the zoo's classifiers.
+"""Grad-CAM (Selvaraju et al. 2017) for the zoo's classifiers, and the image grid of
+inputs beside their overlays that vision and healthcare write.
 
 The zoo's classifiers share one layout (`preprocess` -> `backbone` -> `pool` ->
 `dropout` -> `predictions`), so the last convolutional feature map is the backbone's
@@ -7,9 +8,13 @@ output and the gradient of a class score with respect to it is one tape away.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import tensorflow as tf
 from matplotlib import colormaps
+
+from shared import plots
 
 
 def gradcam_heatmaps(
@@ -47,3 +52,17 @@ def overlay_heatmap(image: np.ndarray, heatmap: np.ndarray, alpha: float = 0.45)
         image = np.repeat(image, 3, axis=-1)
     colour = colormaps["jet"](np.clip(heatmap, 0, 1))[..., :3] * 255.0
     return np.clip((1 - alpha) * image + alpha * colour, 0, 255).astype(np.uint8)
+
+
+def gradcam_grid(
+    model, images: np.ndarray, class_names: list[str], path: Path, labels: np.ndarray | None = None
+) -> Path:
+    """Each image beside its Grad-CAM overlay for the predicted class."""
+    heatmaps, class_ids = gradcam_heatmaps(model, images)
+    tiles, titles = [], []
+    for i, (image, heat) in enumerate(zip(images, heatmaps, strict=True)):
+        rgb = image if image.shape[-1] == 3 else np.repeat(image, 3, axis=-1)
+        truth = f" (true {class_names[labels[i]]})" if labels is not None else ""
+        tiles += [rgb, overlay_heatmap(image, heat)]
+        titles += [f"input{truth}", f"Grad-CAM: {class_names[class_ids[i]]}"]
+    return plots.image_grid(np.stack(tiles), titles, path, columns=8, suptitle="Grad-CAM")

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from shared.data.sources.arrays import array_source
 from shared.data.sources.base import (
     COLOR_MODES,
     SOURCES,
@@ -61,6 +62,28 @@ def load_image_data(
     scheme, rest = parse_spec(spec, SOURCES.names())
     loaded = SOURCES.get(scheme)(rest, opts)
     return _finish(spec, loaded, opts)
+
+
+def image_data_from_arrays(
+    spec: str,
+    parts: dict[str, tuple[np.ndarray, np.ndarray]],
+    class_names: list[str] | None = None,
+    *,
+    validation_split: float = 0.1,
+    test_split: float = 0.2,
+    seed: int = 42,
+) -> ImageData:
+    """An `ImageData` from in-memory (images, labels) splits a domain made itself (a
+    generated set): the splits not given are cut as `load_image_data` cuts them."""
+    opts = LoadOptions(
+        image_size=None,
+        color_mode="auto",
+        validation_split=float(validation_split),
+        test_split=float(test_split),
+        seed=int(seed),
+        on_corrupt="fail",
+    )
+    return _finish(spec, array_source(parts, opts, spec, class_names), opts)
 
 
 def describe(data: ImageData) -> str:

@@ -6,8 +6,9 @@ import pandas as pd
 import pytest
 import tensorflow as tf
 
-from domains.finance import calibration, fairness, metrics, monitor, reasons, scorecard
+from domains.finance import fairness, metrics, monitor, reasons, scorecard
 from domains.finance.config import CostConfig, ScorecardConfig
+from shared import calibration
 
 
 def test_scorecard_anchor_is_600_points_at_odds_50_to_1():

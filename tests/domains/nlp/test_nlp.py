@@ -57,7 +57,7 @@ def test_word_ngrams_split_at_punctuation_and_the_words_get_their_credit(tmp_pat
 
 
 def test_class_weights_balance_the_classes():
-    from domains.nlp.classify import class_weights
+    from shared.training.weights import class_weights
 
     labels = np.array([0] * 90 + [1] * 10)
     assert class_weights(labels, 2, "none") is None

@@ -1,6 +1,9 @@
 """Calibration: raw model scores -> probabilities that match observed rates.
 
-Fitted on the validation split. Platt scaling is a logistic regression on the raw score
+Fitted on the validation split (finance's fraud and credit scores, healthcare's
+classifiers). Temperature scaling (Guo et al. 2017) divides a softmax model's
+log-probabilities by one number fitted by likelihood: it keeps the arg-max, so accuracy
+is unchanged, and works for any number of classes. Platt scaling is a logistic regression on the raw score
 (a logit, or the log reconstruction error of the autoencoder); isotonic regression is a
 monotone step function, applied as linear interpolation between its thresholds (the
 same rule as scikit-learn's `IsotonicRegression(out_of_bounds="clip")`). Both are plain
@@ -63,6 +66,37 @@ def apply_tf(calibrator: dict[str, Any], raw: tf.Tensor) -> tf.Tensor:
     span = x1 - x0
     t = tf.where(span > 0, (flat - x0) / tf.where(span > 0, span, 1.0), 0.0)
     return tf.reshape(y0 + t * (y1 - y0), tf.shape(raw))
+
+
+def fit_temperature(probabilities: np.ndarray, labels: np.ndarray) -> float:
+    """The T > 0 minimising the negative log-likelihood of softmax(log p / T)."""
+    from scipy.optimize import minimize_scalar
+
+    logp = np.log(np.clip(np.asarray(probabilities, np.float64), 1e-12, 1.0))
+    labels = np.asarray(labels).astype(int)
+
+    def nll(log_t: float) -> float:
+        z = logp / np.exp(log_t)
+        z -= z.max(axis=1, keepdims=True)
+        log_norm = np.log(np.exp(z).sum(axis=1))
+        return float(np.mean(log_norm - z[np.arange(len(labels)), labels]))
+
+    best = minimize_scalar(nll, bounds=(-3.0, 3.0), method="bounded")
+    return float(np.exp(best.x))
+
+
+def apply_temperature(probabilities: np.ndarray, temperature: float) -> np.ndarray:
+    """softmax(log p / T) row by row."""
+    z = np.log(np.clip(np.asarray(probabilities, np.float64), 1e-12, 1.0)) / temperature
+    z -= z.max(axis=-1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+def apply_temperature_tf(probabilities: tf.Tensor, temperature: float) -> tf.Tensor:
+    """`apply_temperature` as TensorFlow ops (float32), for exported graphs."""
+    logp = tf.math.log(tf.clip_by_value(tf.cast(probabilities, tf.float32), 1e-12, 1.0))
+    return tf.nn.softmax(logp / temperature, axis=-1)
 
 
 def expected_calibration_error(
