@@ -38,7 +38,7 @@ EMPTY_KINDS = ("both_empty", "pred_empty", "true_empty")
 REGULAR_KINDS = ("shifted", "dilated", "eroded", "noisy_boundary", "extra_blob", "disjoint")
 MISSING = (
     "this benchmark needs torch and MONAI, which the project does not install: "
-    "pip install torch monai (the CPU wheel of torch is enough)"
+    "pip install -e '.[health-bench]' --extra-index-url https://download.pytorch.org/whl/cpu"
 )
 
 

@@ -34,6 +34,8 @@ BENCHMARKS = {
     "nlp_pretrain": "benchmarks.nlp_pretrain",
     "nlp_speed": "benchmarks.nlp_speed",
     "rl_cartpole": "benchmarks.rl_cartpole",
+    "healthcare_classify": "benchmarks.healthcare_classify",
+    "healthcare_metrics_monai": "benchmarks.healthcare_metrics_monai",
 }
 
 

@@ -61,3 +61,21 @@ class InputContract:
             if spec.name == name:
                 return spec
         raise KeyError(name)
+
+
+def record_image_data(
+    run: RunDir, data: Any, domain: str, task: str, description: str, **details: Any
+) -> None:
+    """data_splits.json and the input contract of an image classifier trained on `data`
+    (a `shared.data.ImageData`): one uint8 image input of its shape, its classes."""
+    info = dict(data.split_info)
+    source, splits = info.pop("spec"), info.pop("splits")
+    info.pop("image_shape", None), info.pop("class_names", None)  # in the contract
+    run.write_splits(source, splits, **info)
+    InputContract(
+        domain,
+        task,
+        [InputSpec("image", "uint8", list(data.image_shape), description)],
+        classes=list(data.class_names),
+        details={"source": data.spec, **details},
+    ).write(run)

@@ -22,7 +22,7 @@ from domains.healthcare.config import HealthcareConfig, HealthcareDataConfig, wi
 from domains.healthcare.data_checks import check_npz_labels
 from shared.data import ImageData, image_data_from_arrays, load_image_data, parse_spec
 from shared.errors import UserError
-from shared.input_contract import InputContract, InputSpec
+from shared.input_contract import InputContract, record_image_data
 from shared.run_dir import RunDir
 
 CLASSIFY_SPECS = ("builtin", "npz", "folder")
@@ -106,26 +106,17 @@ def positive_index(config: HealthcareConfig, class_names: list[str]) -> int:
 
 
 def record_data(run: RunDir, data: ImageData, positive: int) -> None:
-    """The run's data_splits.json and its input contract (image shape, classes)."""
-    info = dict(data.split_info)
-    source, splits = info.pop("spec"), info.pop("splits")
-    info.pop("image_shape", None), info.pop("class_names", None)  # in the contract
-    run.write_splits(source, splits, **info)
-    InputContract(
+    """The run's data_splits.json and its input contract (image shape, classes, the
+    positive class)."""
+    record_image_data(
+        run,
+        data,
         "healthcare",
         "classify",
-        [
-            InputSpec(
-                "image",
-                "uint8",
-                list(data.image_shape),
-                "pixels 0..255; PNG/JPEG files are decoded and resized to this, DICOM "
-                "slices windowed (CT, data.window) or min-max scaled (other modalities)",
-            )
-        ],
-        classes=list(data.class_names),
-        details={"source": data.spec, "positive_class": data.class_names[positive]},
-    ).write(run)
+        "pixels 0..255; PNG/JPEG files are decoded and resized to this, DICOM slices "
+        "windowed (CT, data.window) or min-max scaled (other modalities)",
+        positive_class=data.class_names[positive],
+    )
 
 
 def run_inputs(run: RunDir) -> tuple[tuple[int, int, int], list[str], str]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from domains.vision.config import VisionDataConfig
 from shared.data import ImageData, load_image_data, parse_spec
-from shared.input_contract import InputContract, InputSpec
+from shared.input_contract import InputContract, record_image_data
 from shared.run_dir import RunDir
 
 ACCEPTED_SPECS = ("builtin", "folder", "idx", "npz", "tfds")
@@ -27,24 +27,13 @@ def load(data: VisionDataConfig, seed: int) -> ImageData:
 
 def record_data(run: RunDir, data: ImageData, task: str) -> None:
     """The run's data_splits.json and its input contract (image shape, classes)."""
-    info = dict(data.split_info)
-    source, splits = info.pop("spec"), info.pop("splits")
-    info.pop("image_shape", None), info.pop("class_names", None)  # in the contract
-    run.write_splits(source, splits, **info)
-    InputContract(
+    record_image_data(
+        run,
+        data,
         "vision",
         task,
-        [
-            InputSpec(
-                "image",
-                "uint8",
-                list(data.image_shape),
-                "pixels 0..255; image files are decoded, converted and resized to this",
-            )
-        ],
-        classes=list(data.class_names),
-        details={"source": data.spec},
-    ).write(run)
+        "pixels 0..255; image files are decoded, converted and resized to this",
+    )
 
 
 def run_inputs(run: RunDir) -> tuple[tuple[int, int, int], list[str]]:
