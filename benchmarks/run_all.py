@@ -36,6 +36,7 @@ BENCHMARKS = {
     "rl_cartpole": "benchmarks.rl_cartpole",
     "healthcare_classify": "benchmarks.healthcare_classify",
     "healthcare_metrics_monai": "benchmarks.healthcare_metrics_monai",
+    "healthcare_segment": "benchmarks.healthcare_segment",
 }
 
 

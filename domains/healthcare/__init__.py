@@ -1,10 +1,12 @@
-"""Healthcare imaging: medical images to calibrated classifiers (and, as the domain
-grows, segmentation), with the geometry and the metrics done right.
+"""Healthcare imaging: medical images to calibrated classifiers and U-Net segmentation
+in 2D and 3D, with the geometry and the metrics done right.
 
 The domain's contract (`shared.domain.Domain`); its verbs import their TensorFlow
-modules (`classify`, `serving`) only when called. The readers (`dicom_io`, `nifti_io`,
-`volume`), the segmentation metrics (`seg_metrics`), the phantom generator (`phantom`)
-and sliding-window inference (`sliding_window`) are numpy-only.
+modules (`classify` and `serving`; `segment` and `segment_serving`) only when called.
+The readers (`dicom_io`, `nifti_io`, `volume`, `seg_data`, `seg_inputs`), the
+segmentation metrics (`seg_metrics`), the phantom generator (`phantom`) and
+sliding-window inference (`sliding_window`) are numpy-only, so `check` refuses bad
+segmentation input (no masks, a mask off its image's grid) before TensorFlow loads.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from domains.healthcare.config import HealthcareConfig, window_range
-from shared.domain import Domain, SmokeRun, TourLeg, register_domain
+from shared.domain import Domain, Option, SmokeRun, TourLeg, register_domain
 from shared.errors import UserError
 
 BUILTINS = ("breastmnist", "phantom")
@@ -23,21 +25,35 @@ class HealthcareDomain(Domain):
     name = "healthcare"
     summary = (
         "Medical image classification, calibrated, with sensitivity and specificity at a "
-        "chosen operating point: train, evaluate, predict, explain, export."
+        "chosen operating point, and 2D/3D U-Net segmentation with Dice and HD95 in mm: "
+        "train, evaluate, predict, explain, export."
     )
-    tasks = ("classify",)
+    tasks = ("classify", "segment")
+    task_configs = {"segment": "segment"}
     config_class = HealthcareConfig
-    data_specs = ("builtin", "npz", "folder")
+    data_specs = ("builtin", "npz", "folder", "nifti")
     strategies = ("auto", "default", "one-device", "mirrored")
     strategies_note = (
         "healthcare trains with Keras fit, which fails under multi-worker (keras#20585)"
     )
+    verb_options = {
+        "evaluate": (
+            Option(
+                "--mask",
+                "mask",
+                "path",
+                "segment: the label map of a single-image --data nifti:IMAGE",
+            ),
+        ),
+    }
     tour_legs = (
         TourLeg(
             "healthcare",
             "ResNet on BreastMNIST ultrasound (28x28, MedMNIST splits), temperature-calibrated",
             "roc_auc",
-            0.85,
+            # Measured 0.862-0.891 over seeds and runs (README); the paper's 0.901 is the
+            # benchmark's target, this the floor a working pipeline clears.
+            0.82,
             config="default",
             quick=("train.epochs=3",),
         ),
@@ -47,14 +63,30 @@ class HealthcareDomain(Domain):
         ("train.epochs=2", "model.width=8"),
         resume=("train.epochs=8",),
     )
-    task_module = "domains.healthcare.classify"
+    task_module = {
+        "classify": "domains.healthcare.classify",
+        "segment": "domains.healthcare.segment",
+    }
     order = 20
     notebook_run = "breastmnist"
 
     def check(self, config: HealthcareConfig) -> None:
-        """The source, builtin, model and CT window are valid before TensorFlow starts."""
+        """The source, builtin, model and CT window are valid before TensorFlow starts; for
+        segment, masks exist and lie on their images' grids (NIfTI headers only)."""
         super().check(config)
         kind, rest = self.check_data_spec(config.data.source)
+        if config.task == "segment":
+            from domains.healthcare.seg_data import check_segmenter, check_source
+
+            window_range(config.data.window)
+            check_segmenter(config)
+            check_source(config)
+            return
+        if kind == "nifti":
+            raise UserError(
+                "classify reads builtin:, npz: and folder:; nifti: is segmentation data "
+                "(use --task segment)"
+            )
         if kind == "builtin" and rest not in BUILTINS:
             raise UserError(f"unknown builtin {rest!r}; healthcare builtins: {', '.join(BUILTINS)}")
         if kind == "npz":
@@ -70,7 +102,22 @@ class HealthcareDomain(Domain):
 
         check_classifier(config.model.name)
 
+    def evaluate(self, run, config, data, split, out, mask=None, **options):
+        """As every domain's, plus `--mask` for a segment run scored on one NIfTI image."""
+        if mask is not None:
+            if config.task != "segment":
+                raise UserError("--mask is for segment runs (the label map of --data nifti:IMAGE)")
+            if not Path(mask).expanduser().is_file():
+                raise UserError(f"--mask {mask}: no such file")
+            data_config = config.data.model_copy(update={"mask": str(mask)})
+            config = config.model_copy(update={"data": data_config})
+        return super().evaluate(run, config, data, split, out, **options)
+
     def serving_spec(self, run, config):
+        if config.task == "segment":
+            from domains.healthcare import segment_serving
+
+            return segment_serving.serving_spec(run, config)
         from domains.healthcare import serving
 
         return serving.serving_spec(run, config)

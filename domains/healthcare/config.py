@@ -2,7 +2,10 @@
 
 `task: classify` trains a zoo CNN on 2D medical images (MedMNIST `.npz`, image folders,
 the builtins) and calibrates it; its sections are `model`, `data`, `calibration`,
-`threshold`, `train`, `runtime` and `explain`.
+`threshold`, `train`, `runtime` and `explain`. `task: segment` trains the zoo's U-Net (2D
+slices or 3D patches; `model.name: auto` picks `unet` or `unet3d` by `segment.dims`) on
+label maps and reads the `segment` section as well; the `data` keys `spacing`,
+`normalize`, `on_nan` and `mask` are segmentation's.
 """
 
 from __future__ import annotations
@@ -65,6 +68,24 @@ class HealthcareDataConfig(ConfigModel):
         description="CT inputs (DICOM with HU): a preset (lung, mediastinum, bone, liver, "
         "brain, abdomen) or [level, width] in HU, mapped to 0..255",
     )
+    # === Segmentation (task: segment) ===
+    spacing: list[float] | None = Field(
+        None,
+        description="segment: resample every case to this spacing in mm (one number per "
+        "axis, or one for all) before training and inference; null keeps each case's own",
+    )
+    normalize: Literal["auto", "window", "zscore", "none"] = Field(
+        "auto",
+        description="segment: window (CT: clip to data.window, scale to 0..1), zscore "
+        "(per volume: MR), auto (window for CT, zscore for every other modality), none",
+    )
+    on_nan: Literal["error", "zero", "mean"] = Field(
+        "error", description="segment: NaN voxels refused (error) or replaced by 0 or the mean"
+    )
+    mask: str | None = Field(
+        None,
+        description="segment: the label map (NIfTI/NRRD) of a single-file nifti:IMAGE source",
+    )
 
 
 class CalibrationConfig(ConfigModel):
@@ -92,12 +113,54 @@ class ThresholdConfig(ConfigModel):
     )
 
 
+class SegmentConfig(ConfigModel):
+    """The segmentation task: U-Net input, loss, sampling and sliding-window inference."""
+
+    dims: Literal["auto", 2, 3] = Field(
+        "auto",
+        description="2: U-Net on 2D slices; 3: 3D U-Net on patches; auto: 2 for "
+        "builtin:phantom, 3 for NIfTI volumes",
+    )
+    patch_size: list[int] | None = Field(
+        None,
+        description="training patch (and sliding window) in voxels; null: the phantom's "
+        "image size, else the training cases' median size rounded up to a multiple of "
+        "2^model.depth (at most 64 per axis in 3D, 256 in 2D)",
+    )
+    phantom_cases: int = Field(300, ge=3, description="builtin:phantom: cases generated")
+    phantom_shape: list[int] | None = Field(
+        None, description="builtin:phantom: image size (2D default [64, 64], 3D [64, 64, 32])"
+    )
+    dice_weight: float = Field(1.0, ge=0, description="weight of the soft Dice term")
+    ce_weight: float = Field(1.0, ge=0, description="weight of the cross-entropy term")
+    foreground_fraction: float = Field(
+        0.33,
+        ge=0,
+        le=1,
+        description="share of training patches centred on a foreground voxel of a class "
+        "drawn uniformly among those present (nnU-Net's class-balanced oversampling)",
+    )
+    patches_per_case: int = Field(
+        2, ge=1, description="3D: random patches drawn per training case per epoch"
+    )
+    flip: bool = Field(False, description="random flips of training patches along every axis")
+    intensity_jitter: float = Field(
+        0.1, ge=0, le=1, description="training: random scale and shift of normalised intensity"
+    )
+    overlap: float = Field(0.5, ge=0, lt=1, description="sliding-window overlap")
+    sigma_scale: float = Field(0.125, gt=0, description="Gaussian weight sigma / patch size")
+    lesion_overlap: float = Field(
+        0.1, ge=0, le=1, description="IoU that counts a true lesion as detected"
+    )
+    overlays: int = Field(6, ge=1, le=24, description="test cases in plots/overlays.png")
+
+
 class ExplainConfig(ConfigModel):
     examples: int = Field(8, ge=1, le=64)
 
 
 class HealthcareConfig(ConfigModel):
-    task: Literal["classify"] = "classify"
+    task: Literal["classify", "segment"] = "classify"
     model: HealthcareModelConfig = HealthcareModelConfig()
     data: HealthcareDataConfig = HealthcareDataConfig()
     calibration: CalibrationConfig = CalibrationConfig()
@@ -105,6 +168,7 @@ class HealthcareConfig(ConfigModel):
     train: TrainConfig = TrainConfig()
     runtime: RuntimeConfig = RuntimeConfig()
     explain: ExplainConfig = ExplainConfig()
+    segment: SegmentConfig = SegmentConfig()
 
 
 def window_range(window: str | tuple[float, float] | list[float]) -> tuple[float, float]:

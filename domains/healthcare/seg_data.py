@@ -1,0 +1,388 @@
+"""Segmentation data: cases (image, label map, spacing) and their splits, numpy only.
+
+Sources (`data.source`):
+
+- `builtin:phantom`: CT-like phantoms with exact masks (`phantom.py`), 2D slices or 3D
+  volumes (`segment.dims`; auto is 2D), `segment.phantom_cases` of them, case i seeded by (seed, i);
+- `nifti:FOLDER`: a Medical Segmentation Decathlon folder (`dataset.json`, `imagesTr/`,
+  `labelsTr/`), label names and modality from `dataset.json`; in 2D each volume gives its
+  axial slices (the last, superior axis of the canonical RAS array);
+- `nifti:IMAGE` with `data.mask=MASK`: one image and its label map (evaluation only:
+  one case cannot be split into train, validation and test).
+
+Splits are cut by case through the shared splitter (`split_indices` grouped by case id),
+so a patient's slices never straddle train and test. `check_source` refuses what can be
+refused from headers alone (no masks, an unknown builtin, a mask whose grid differs from
+its image) before TensorFlow loads; `load` reads the voxels, audits every pair's geometry
+(`volume.audit`) and resamples to `data.spacing` when set.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from domains.healthcare.config import HealthcareConfig, window_range
+from shared.errors import UserError
+
+SEGMENT_SPECS = ("builtin", "nifti")
+SEGMENT_BUILTINS = ("phantom",)
+# The zoo's U-Net divides its input by 255 (its `preprocess` layer), so the normalised
+# intensities (0..1 for a CT window, z-scores for MR) are handed to it times this.
+INPUT_SCALE = 255.0
+PHANTOM_2D, PHANTOM_3D = (64, 64), (64, 64, 32)
+PATCH_3D = 32
+SEGMENTERS = {2: "unet", 3: "unet3d"}
+DEFAULT_DEPTH = {2: 4, 3: 3}
+AUTO_PATCH_MAX = {2: 256, 3: 64}
+
+
+@dataclass
+class SegCase:
+    """One image (2D or 3D raw intensities: HU for CT) with its label map and spacing."""
+
+    id: str
+    image: np.ndarray
+    mask: np.ndarray | None
+    spacing: tuple[float, ...]
+    affine: np.ndarray | None = None
+
+
+@dataclass
+class SegData:
+    """Cases by split, with what the model needs to know about them."""
+
+    spec: str
+    dims: int
+    label_names: list[str]
+    modality: str | None
+    splits: dict[str, list[SegCase]]
+    report: dict[str, Any] = field(default_factory=dict)
+
+
+# === Checks before TensorFlow ===
+def check_source(config: HealthcareConfig) -> None:
+    """Refuse a source segmentation cannot train on, from headers only."""
+    kind, rest = _spec(config.data.source)
+    if kind == "builtin":
+        if rest not in SEGMENT_BUILTINS:
+            has = "has no masks (it is a classification set)" if rest == "breastmnist" else ""
+            raise UserError(
+                f"builtin:{rest} {has or 'is not a segmentation builtin'}; segment's builtins: "
+                f"{', '.join('builtin:' + b for b in SEGMENT_BUILTINS)}"
+            )
+        return
+    path = Path(rest).expanduser()
+    if path.is_dir():
+        _check_msd(path)
+    else:
+        if not config.data.mask:
+            raise UserError(
+                f"nifti:{rest} is one image without a label map: segment needs masks; set "
+                "data.mask=PATH to its mask, or give an MSD folder (dataset.json, imagesTr/, "
+                "labelsTr/)"
+            )
+        _check_pair(path, Path(config.data.mask).expanduser())
+
+
+def resolve_dims(config: HealthcareConfig) -> int:
+    """`segment.dims`, with auto: 2 for the phantom, 3 for NIfTI volumes."""
+    dims = config.segment.dims
+    if dims == "auto":
+        return 2 if config.data.source.startswith("builtin:") else 3
+    return int(dims)
+
+
+def model_name(config: HealthcareConfig) -> str:
+    """`model.name`, with auto: `unet` in 2D, `unet3d` in 3D."""
+    name = config.model.name
+    return SEGMENTERS[resolve_dims(config)] if name == "auto" else name
+
+
+def model_depth(config: HealthcareConfig) -> int:
+    depth = config.model.options().get("depth", DEFAULT_DEPTH[resolve_dims(config)])
+    if not isinstance(depth, int) or isinstance(depth, bool) or depth < 1:
+        raise UserError(f"model.depth must be a positive integer, got {depth!r}")
+    return depth
+
+
+def check_segmenter(config: HealthcareConfig) -> None:
+    """The model is the zoo's U-Net of the configured dimensionality, and a given patch
+    halves evenly `depth` times."""
+    dims = resolve_dims(config)
+    wanted, name = SEGMENTERS[dims], model_name(config)
+    if name != wanted:
+        raise UserError(
+            f"segment in {dims}D trains model.name={wanted} (or auto); got {name!r} "
+            f"(the {'3D' if dims == 2 else '2D'} U-Net is {SEGMENTERS[5 - dims]}: set "
+            "segment.dims to match)"
+        )
+    depth = model_depth(config)
+    given = config.segment.patch_size
+    if given or config.data.source.startswith("builtin:"):
+        patch = patch_size(config)
+        if any(side % 2**depth for side in patch):
+            raise UserError(
+                f"segment.patch_size {list(patch)}: with model.depth={depth} every side must "
+                f"be a multiple of {2**depth}"
+            )
+
+
+def _spec(source: str) -> tuple[str, str]:
+    kind, _, rest = source.partition(":")
+    if kind not in SEGMENT_SPECS:
+        raise UserError(
+            f"segment reads {', '.join(k + ':' for k in SEGMENT_SPECS)} (builtin:phantom, an "
+            f"MSD folder or a NIfTI image with data.mask); got --data {source}"
+        )
+    return kind, rest
+
+
+def _check_msd(folder: Path) -> None:
+    from domains.healthcare.nifti_io import read_msd
+
+    if not (folder / "dataset.json").is_file():
+        labels = folder / "labelsTr"
+        raise UserError(
+            f"{folder}: segment needs masks: no dataset.json"
+            + ("" if labels.is_dir() else " and no labelsTr/")
+            + " (expected the MSD layout: dataset.json, imagesTr/, labelsTr/)"
+        )
+    dataset = read_msd(folder)
+    if len(dataset.labels) < 2:
+        raise UserError(f"{folder}/dataset.json names no foreground label")
+    for case in dataset.cases:
+        _check_pair(case.image, case.label)
+
+
+def _check_pair(image: Path, mask: Path) -> None:
+    """Shape and affine of an image and its mask agree (headers only, no voxels read)."""
+    import nibabel as nib
+
+    for path in (image, mask):
+        if not path.is_file():
+            raise UserError(f"{path}: no such file")
+    try:
+        a, b = nib.load(image), nib.load(mask)
+    except Exception as exc:  # nibabel raises many kinds for a bad header
+        raise UserError(f"{image} or {mask}: unreadable NIfTI ({exc})") from None
+    shape_a, shape_b = tuple(a.shape[:3]), tuple(b.shape[:3])
+    if shape_a != shape_b:
+        raise UserError(f"mask {mask} does not match image {image}: shape {shape_b} vs {shape_a}")
+    if not np.allclose(a.affine, b.affine, atol=1e-3):
+        raise UserError(
+            f"mask {mask} does not match image {image}: their affines differ "
+            f"(max {np.max(np.abs(a.affine - b.affine)):.4g}); check the mask belongs to it"
+        )
+
+
+# === Loading ===
+def load(config: HealthcareConfig, seed: int, *, whole: bool = False) -> SegData:
+    """The configured source's cases, split by case (or all in one "all" split)."""
+    check_source(config)
+    kind, rest = _spec(config.data.source)
+    dims = resolve_dims(config)
+    if kind == "builtin":
+        cases, names, modality = _phantom(config, seed)
+    else:
+        path = Path(rest).expanduser()
+        if path.is_dir():
+            cases, names, modality = _msd(path, config)
+        else:
+            cases, names, modality = _single(path, config)
+    if whole:
+        splits = {"all": _slices(cases) if dims == 2 and cases[0].image.ndim == 3 else cases}
+        return SegData(config.data.source, dims, names, modality, splits, {"method": "whole"})
+    if len(cases) < 3:
+        raise UserError(
+            f"{config.data.source} has {len(cases)} case(s); training splits cases into "
+            "train, validation and test, so it needs at least 3"
+        )
+    from shared.data.splits import split_indices
+
+    positions, report = split_indices(
+        len(cases),
+        {"validation": config.data.validation_split, "test": config.data.test_split},
+        seed,
+        groups=np.array([c.id for c in cases]),
+        what=config.data.source,
+    )
+    splits = {name: [cases[i] for i in rows] for name, rows in positions.items()}
+    report = {**report, "method": "grouped by case", "case_ids": _ids(splits)}
+    if dims == 2 and cases[0].image.ndim == 3:
+        splits = {name: _slices(part) for name, part in splits.items()}
+    return SegData(config.data.source, dims, names, modality, splits, report)
+
+
+def _ids(splits: dict[str, list[SegCase]]) -> dict[str, list[str]]:
+    return {name: [c.id for c in part] for name, part in splits.items()}
+
+
+def _phantom(config: HealthcareConfig, seed: int) -> tuple[list[SegCase], list[str], str]:
+    from domains.healthcare import phantom
+
+    dims = resolve_dims(config)
+    shape = tuple(config.segment.phantom_shape or (PHANTOM_2D if dims == 2 else PHANTOM_3D))
+    if len(shape) != dims:
+        raise UserError(f"segment.phantom_shape {list(shape)} has not {dims} axes (segment.dims)")
+    images, masks, spacing, names = phantom.phantom_dataset(
+        config.segment.phantom_cases, seed, dims=dims, shape=shape
+    )
+    cases = [
+        _resampled(SegCase(f"phantom_{i:04d}", images[i], masks[i], tuple(spacing)), config)
+        for i in range(len(images))
+    ]
+    return cases, names, "CT"
+
+
+def _msd(folder: Path, config: HealthcareConfig) -> tuple[list[SegCase], list[str], str | None]:
+    from domains.healthcare.nifti_io import read_msd, read_nifti
+    from domains.healthcare.volume import audit
+
+    dataset = read_msd(folder)
+    if len(dataset.channels) > 1:
+        raise UserError(
+            f"{folder}: {len(dataset.channels)} channels ({', '.join(dataset.channels)}); "
+            "segment trains on single-channel volumes"
+        )
+    cases = []
+    for case in dataset.cases:
+        image = read_nifti(case.image, on_nan=config.data.on_nan, modality=dataset.modality)
+        mask = read_nifti(case.label, label=True)
+        audit(image, mask)
+        top = int(mask.array.max())
+        if top >= len(dataset.labels):
+            raise UserError(
+                f"{case.label}: label value {top} but dataset.json names "
+                f"{len(dataset.labels)} labels"
+            )
+        cases.append(_from_volumes(case.id, image, mask, config))
+    return cases, dataset.labels, dataset.modality
+
+
+def _single(path: Path, config: HealthcareConfig) -> tuple[list[SegCase], list[str], str | None]:
+    from domains.healthcare.nifti_io import read_nifti
+    from domains.healthcare.volume import audit
+
+    image = read_nifti(path, on_nan=config.data.on_nan)
+    mask = read_nifti(Path(config.data.mask).expanduser(), label=True)
+    audit(image, mask)
+    top = int(mask.array.max())
+    names = ["background", *(f"label_{i}" for i in range(1, max(top, 1) + 1))]
+    return [_from_volumes(path.name, image, mask, config)], names, image.modality
+
+
+def _from_volumes(case_id: str, image, mask, config: HealthcareConfig) -> SegCase:
+    """A case from an audited (image, mask) pair of canonical Volumes, resampled if asked."""
+    from domains.healthcare.volume import resample
+
+    if config.data.spacing:
+        image, mask = resample(image, _target(config, 3), 1), resample(mask, _target(config, 3), 0)
+    return SegCase(
+        case_id,
+        np.asarray(image.array, np.float32),
+        np.asarray(mask.array, np.uint8),
+        image.spacing,
+        image.affine,
+    )
+
+
+def _target(config: HealthcareConfig, ndim: int) -> tuple[float, ...]:
+    values = list(config.data.spacing or [])
+    if len(values) == 1:
+        values = values * ndim
+    if len(values) != ndim or any(v <= 0 for v in values):
+        raise UserError(
+            f"data.spacing {config.data.spacing} must be one positive number or {ndim} of them"
+        )
+    return tuple(float(v) for v in values)
+
+
+def _resampled(case: SegCase, config: HealthcareConfig) -> SegCase:
+    """A phantom case at `data.spacing` (2D images as one-slice volumes)."""
+    if not config.data.spacing:
+        return case
+    from domains.healthcare.volume import Volume, resample
+
+    flat = case.image.ndim == 2
+    image = case.image[..., None] if flat else case.image
+    mask = case.mask[..., None] if flat else case.mask
+    spacing = (*case.spacing, 1.0) if flat else case.spacing
+    target = (*_target(config, 2), 1.0) if flat else _target(config, 3)
+    affine = np.diag([*spacing, 1.0])
+    image = resample(Volume(image, affine), target, 1)
+    mask = resample(Volume(mask, affine), target, 0)
+    cut = (lambda a: a[..., 0]) if flat else (lambda a: a)
+    return SegCase(
+        case.id, cut(image.array), cut(mask.array), tuple(image.spacing[: case.image.ndim])
+    )
+
+
+def _slices(cases: list[SegCase]) -> list[SegCase]:
+    """Every axial slice (last axis) of each volume as a 2D case."""
+    return [
+        SegCase(
+            f"{case.id}:{k}",
+            case.image[..., k],
+            None if case.mask is None else case.mask[..., k],
+            case.spacing[:2],
+        )
+        for case in cases
+        for k in range(case.image.shape[-1])
+    ]
+
+
+# === Intensities ===
+def normalize_mode(config: HealthcareConfig, modality: str | None) -> str:
+    """`data.normalize` with auto resolved: window for CT, zscore for anything else."""
+    mode = config.data.normalize
+    if mode == "auto":
+        return "window" if (modality or "").upper() == "CT" else "zscore"
+    return mode
+
+
+def normalize(image: np.ndarray, mode: str, window) -> np.ndarray:
+    """Raw intensities -> the model's input scale (x INPUT_SCALE), float32.
+
+    window: clip to the HU window, 0..1; zscore: (x - mean) / std of this image or volume
+    (std floored at 1e-6); none: unchanged (the input is taken as already 0..1).
+    """
+    image = np.asarray(image, np.float32)
+    if mode == "window":
+        low, high = window_range(window)
+        out = np.clip((image - low) / (high - low), 0.0, 1.0)
+    elif mode == "zscore":
+        out = (image - image.mean()) / max(float(image.std()), 1e-6)
+    else:
+        out = image
+    return (out * INPUT_SCALE).astype(np.float32)
+
+
+def patch_size(config: HealthcareConfig, data: SegData | None = None) -> tuple[int, ...]:
+    """The training patch: `segment.patch_size`; else the phantom's image size; else the
+    training cases' median size rounded up to a multiple of 2^depth (capped per axis)."""
+    seg, dims = config.segment, resolve_dims(config)
+    if seg.patch_size:
+        patch = tuple(int(p) for p in seg.patch_size)
+    elif config.data.source.startswith("builtin:") and dims == 2:
+        patch = tuple(seg.phantom_shape or PHANTOM_2D)
+    elif config.data.source.startswith("builtin:"):
+        patch = (PATCH_3D,) * 3
+    elif data is None:
+        raise ValueError("the automatic patch size needs the data")
+    else:
+        factor = 2 ** model_depth(config)
+        shapes = np.array([case.image.shape for case in data.splits["train"]])
+        cap = AUTO_PATCH_MAX[dims]
+        patch = tuple(
+            int(min(cap, max(factor, -(-int(np.median(shapes[:, axis])) // factor) * factor)))
+            for axis in range(dims)
+        )
+    if len(patch) != dims or min(patch) < 1:
+        raise UserError(
+            f"segment.patch_size {list(patch)} must be {dims} positive sizes ({dims}D segment)"
+        )
+    return patch
