@@ -12,10 +12,8 @@ the export preprocess exactly as training did.
 
 from __future__ import annotations
 
-import itertools
 import json
 import logging
-from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +23,15 @@ import tensorflow as tf
 
 from domains.healthcare import seg_data, seg_metrics
 from domains.healthcare.config import HealthcareConfig, window_range
-from domains.healthcare.seg_data import INPUT_SCALE, SegCase, SegData
+from domains.healthcare.seg_data import SegCase, SegData
+from domains.healthcare.seg_plots import display_axes, overlays
+from domains.healthcare.seg_training import (
+    DiceCrossEntropy,
+    ForegroundDice,
+    patch_sampler,
+    prepare,
+    validation_patches,
+)
 from shared import model_io, plots
 from shared.distribute import select_strategy
 from shared.errors import UserError
@@ -37,188 +43,7 @@ from shared.zoo import build_model
 
 LOG = logging.getLogger("deepfield.healthcare")
 DOMAIN, TASK = "healthcare", "segment"
-MAX_CLASS_VOXELS = 4096  # foreground voxels kept per class and case for patch centres
 PREDICT_BATCH = 16
-
-
-# === Loss and metric ===
-@keras.saving.register_keras_serializable(package="deepfield_healthcare")
-class DiceCrossEntropy(keras.losses.Loss):
-    """Cross-entropy per voxel plus (1 - soft Dice) over the foreground classes.
-
-    The Dice term sums over the batch and the voxels ("batch Dice", as nnU-Net), so a
-    class absent from one patch does not make that patch's Dice 0/0; cross-entropy keeps
-    gradients useful while Dice is still flat. `y_true` holds integer labels (B, ...),
-    `y_pred` softmax probabilities (B, ..., K).
-    """
-
-    def __init__(
-        self,
-        num_classes: int,
-        dice_weight: float = 1.0,
-        ce_weight: float = 1.0,
-        smooth: float = 1e-5,
-        name: str = "dice_ce",
-        **kwargs: Any,
-    ):
-        super().__init__(name=name, **kwargs)
-        self.num_classes = int(num_classes)
-        self.dice_weight, self.ce_weight, self.smooth = dice_weight, ce_weight, smooth
-
-    def call(self, y_true, y_pred):
-        ops = keras.ops
-        onehot = ops.one_hot(ops.cast(y_true, "int32"), self.num_classes, dtype=y_pred.dtype)
-        spatial = tuple(range(1, len(y_pred.shape) - 1))
-        probs = ops.clip(y_pred, 1e-7, 1.0 - 1e-7)
-        ce = -ops.mean(ops.sum(onehot * ops.log(probs), axis=-1), axis=spatial)
-        axes = (0, *spatial)
-        inter = ops.sum(onehot * y_pred, axis=axes)[1:]
-        denom = ops.sum(onehot, axis=axes)[1:] + ops.sum(y_pred, axis=axes)[1:]
-        dice = (2.0 * inter + self.smooth) / (denom + self.smooth)
-        return self.ce_weight * ce + self.dice_weight * (1.0 - ops.mean(dice))
-
-    def get_config(self) -> dict[str, Any]:
-        return {
-            **super().get_config(),
-            "num_classes": self.num_classes,
-            "dice_weight": self.dice_weight,
-            "ce_weight": self.ce_weight,
-            "smooth": self.smooth,
-        }
-
-
-@keras.saving.register_keras_serializable(package="deepfield_healthcare")
-class ForegroundDice(keras.metrics.Metric):
-    """Hard (arg-max) Dice over the epoch, averaged over the foreground classes present."""
-
-    def __init__(self, num_classes: int, name: str = "dice", **kwargs: Any):
-        super().__init__(name=name, **kwargs)
-        self.num_classes = int(num_classes)
-        size = (self.num_classes - 1,)
-        self.inter = self.add_variable(shape=size, initializer="zeros", name="intersection")
-        self.total = self.add_variable(shape=size, initializer="zeros", name="total")
-
-    def update_state(self, y_true, y_pred, sample_weight=None):
-        ops = keras.ops
-        k = self.num_classes
-        true = ops.one_hot(ops.cast(y_true, "int32"), k, dtype="float32")[..., 1:]
-        pred = ops.one_hot(ops.argmax(y_pred, axis=-1), k, dtype="float32")[..., 1:]
-        axes = tuple(range(len(true.shape) - 1))
-        self.inter.assign_add(ops.sum(true * pred, axis=axes))
-        self.total.assign_add(ops.sum(true, axis=axes) + ops.sum(pred, axis=axes))
-
-    def result(self):
-        ops = keras.ops
-        present = ops.cast(self.total > 0, "float32")
-        dice = 2.0 * self.inter / ops.maximum(self.total, 1.0)
-        return ops.sum(dice * present) / ops.maximum(ops.sum(present), 1.0)
-
-    def reset_state(self):
-        self.inter.assign(keras.ops.zeros_like(self.inter))
-        self.total.assign(keras.ops.zeros_like(self.total))
-
-    def get_config(self) -> dict[str, Any]:
-        return {**super().get_config(), "num_classes": self.num_classes}
-
-
-# === Preprocessing ===
-class Prepared:
-    """A case normalised to the model's input scale and padded to at least the patch."""
-
-    def __init__(self, case: SegCase, patch: tuple[int, ...], mode: str, window, rng):
-        image = seg_data.normalize(case.image, mode, window)
-        pads = [(0, max(0, p - s)) for s, p in zip(image.shape, patch, strict=True)]
-        self.image = np.pad(image, pads)[..., None]
-        self.mask = np.pad(case.mask, pads) if case.mask is not None else None
-        self.centres: dict[int, np.ndarray] = {}
-        if self.mask is not None:
-            for label in np.unique(self.mask):
-                if label == 0:
-                    continue
-                flat = np.flatnonzero(self.mask == label)
-                if len(flat) > MAX_CLASS_VOXELS:
-                    flat = rng.choice(flat, MAX_CLASS_VOXELS, replace=False)
-                self.centres[int(label)] = flat
-
-    def crop(self, patch: tuple[int, ...], start: tuple[int, ...]):
-        box = tuple(slice(s, s + p) for s, p in zip(start, patch, strict=True))
-        return self.image[box], self.mask[box]
-
-    def start_around(self, index: int, patch: tuple[int, ...]) -> tuple[int, ...]:
-        """The patch start that centres flat voxel `index`, kept inside the image."""
-        centre = np.unravel_index(index, self.mask.shape)
-        return tuple(
-            int(np.clip(c - p // 2, 0, s - p))
-            for c, p, s in zip(centre, patch, self.mask.shape, strict=True)
-        )
-
-
-def prepare(
-    cases: list[SegCase], patch: tuple[int, ...], mode: str, window, seed: int
-) -> list[Prepared]:
-    rng = np.random.default_rng(seed)
-    return [Prepared(case, patch, mode, window, rng) for case in cases]
-
-
-def patch_sampler(
-    cases: list[Prepared], patch: tuple[int, ...], config: HealthcareConfig, seed: int
-) -> tuple[Callable[[], Iterator], int]:
-    """A generator of one epoch's (patch, labels) and its length.
-
-    A share `segment.foreground_fraction` of patches is centred on a voxel of a
-    foreground class drawn uniformly among those the case holds (class-balanced: a small
-    structure is seen as often as a large one); the rest start anywhere. Flips and an
-    intensity scale/shift are applied when configured.
-    """
-    seg = config.segment
-    whole = all(c.image.shape[:-1] == patch for c in cases)
-    per_case = 1 if whole else seg.patches_per_case
-    count = len(cases) * per_case
-    calls = itertools.count()
-    jitter = seg.intensity_jitter
-
-    def generate() -> Iterator[tuple[np.ndarray, np.ndarray]]:
-        rng = np.random.default_rng([seed, next(calls)])
-        for i in rng.permutation(count) % len(cases):
-            case = cases[i]
-            shape = case.mask.shape
-            if case.centres and rng.random() < seg.foreground_fraction:
-                label = rng.choice(sorted(case.centres))
-                start = case.start_around(int(rng.choice(case.centres[label])), patch)
-            else:
-                start = tuple(
-                    int(rng.integers(0, s - p + 1)) for s, p in zip(shape, patch, strict=True)
-                )
-            image, mask = case.crop(patch, start)
-            if seg.flip:
-                for axis in range(len(patch)):
-                    if rng.random() < 0.5:
-                        image, mask = np.flip(image, axis), np.flip(mask, axis)
-            if jitter:
-                scale = 1.0 + rng.uniform(-jitter, jitter)
-                shift = rng.uniform(-jitter, jitter) * INPUT_SCALE
-                image = image * scale + shift
-            yield np.ascontiguousarray(image, np.float32), np.ascontiguousarray(mask, np.uint8)
-
-    return generate, count
-
-
-def validation_patches(
-    cases: list[Prepared], patch: tuple[int, ...]
-) -> tuple[np.ndarray, np.ndarray]:
-    """One fixed patch per validation case, centred on its foreground (or its middle)."""
-    images, masks = [], []
-    for case in cases:
-        shape = case.mask.shape
-        fg = np.argwhere(case.mask > 0)
-        centre = fg.mean(axis=0).astype(int) if len(fg) else np.array(shape) // 2
-        start = tuple(
-            int(np.clip(c - p // 2, 0, s - p)) for c, p, s in zip(centre, patch, shape, strict=True)
-        )
-        image, mask = case.crop(patch, start)
-        images.append(image)
-        masks.append(mask)
-    return np.stack(images).astype(np.float32), np.stack(masks).astype(np.uint8)
 
 
 # === Training ===
@@ -470,71 +295,6 @@ def evaluate(
     else:
         data = seg_data.load(config, config.runtime.seed)
     return evaluate_model(model, data, split, run, config, out)
-
-
-# === Plots ===
-def display_slice(case: SegCase, mask: np.ndarray) -> tuple[np.ndarray, ...]:
-    """A 2D view of a case: the image itself, or the axial slice with most foreground."""
-    if case.image.ndim == 2:
-        return case.image, case.mask, mask
-    k = int(np.argmax((case.mask > 0).sum(axis=(0, 1)))) if case.mask is not None else 0
-    return case.image[..., k], case.mask[..., k], mask[..., k]
-
-
-def display_axes(case: SegCase) -> tuple[Callable[[np.ndarray], np.ndarray], str]:
-    """How to show a 2D view: phantom images are already (anterior->posterior, patient
-    right->left) rows and columns; canonical RAS slices (i: left->right, j: posterior->
-    anterior) are transposed and drawn with anterior at the top."""
-    if case.id.startswith("phantom_"):
-        return (lambda a: a), "upper"
-    return (lambda a: a.T), "lower"
-
-
-def overlays(
-    cases: list[SegCase],
-    preds: list[np.ndarray],
-    names: list[str],
-    contract: dict[str, Any],
-    path: Path,
-    limit: int,
-) -> Path:
-    """Each case's image (in its window, or min-max for MR) with the true mask (top) and
-    the prediction (bottom) overlaid, Dice in the title."""
-    import matplotlib.pyplot as plt
-    from matplotlib.colors import ListedColormap
-
-    shown = list(range(min(limit, len(cases))))
-    orient, origin = display_axes(cases[0])
-    colours = ListedColormap([(0, 0, 0, 0), *[plt.cm.tab10(i % 10) for i in range(len(names) - 1)]])
-    fig, axes = plt.subplots(2, len(shown), figsize=(2.6 * len(shown), 5.4), squeeze=False)
-    for column, i in enumerate(shown):
-        image, true, pred = display_slice(cases[i], preds[i])
-        view = seg_data.normalize(image, contract["normalize"], contract["window_spec"])
-        low, high = (
-            (0, INPUT_SCALE) if contract["normalize"] == "window" else (view.min(), view.max())
-        )
-        score = np.mean(
-            [seg_metrics.dice(preds[i] == c, cases[i].mask == c) for c in range(1, len(names))]
-        )
-        pairs = ((true, "true"), (pred, f"predicted, Dice {score:.2f}"))
-        for row, (labels, title) in enumerate(pairs):
-            ax = axes[row, column]
-            ax.imshow(orient(view), cmap="gray", vmin=low, vmax=high, origin=origin)
-            ax.imshow(
-                orient(labels),
-                cmap=colours,
-                vmin=0,
-                vmax=len(names) - 1,
-                alpha=0.45,
-                interpolation="nearest",
-                origin=origin,
-            )
-            ax.set_title(f"{cases[i].id}\n{title}", fontsize=7)
-            ax.axis("off")
-    handles = [plt.Rectangle((0, 0), 1, 1, color=colours(c)) for c in range(1, len(names))]
-    fig.legend(handles, names[1:], loc="lower center", ncol=len(names) - 1, fontsize=8)
-    fig.tight_layout(rect=(0, 0.05, 1, 1))
-    return plots.save(fig, path)
 
 
 # === Prediction ===
