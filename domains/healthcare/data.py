@@ -20,7 +20,7 @@ import numpy as np
 
 from domains.healthcare.config import HealthcareConfig, HealthcareDataConfig, window_range
 from domains.healthcare.data_checks import check_npz_labels
-from shared.data import ImageData, image_data_from_arrays, load_image_data, parse_spec
+from shared.data import ImageData, image_data_from_arrays, load_configured, parse_spec
 from shared.errors import UserError
 from shared.input_contract import InputContract, record_image_data
 from shared.run_dir import RunDir
@@ -47,15 +47,7 @@ def load(data: HealthcareDataConfig, seed: int) -> ImageData:
         loaded = phantom_images(seed, data)
     else:
         source = f"npz:{DATA_DIR / 'breastmnist.npz'}" if rest == "breastmnist" else data.source
-        loaded = load_image_data(
-            source,
-            image_size=tuple(data.image_size) if data.image_size else None,
-            color_mode=data.color_mode,
-            validation_split=data.validation_split,
-            test_split=data.test_split,
-            seed=seed,
-            on_corrupt=data.on_corrupt,
-        )
+        loaded = load_configured(data, seed, source)
         loaded.spec = data.source
     names = data.class_names or (BREAST_CLASSES if data.source == "builtin:breastmnist" else None)
     if names is not None:

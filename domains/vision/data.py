@@ -4,7 +4,7 @@ decoded by `shared.data.image_files`)."""
 from __future__ import annotations
 
 from domains.vision.config import VisionDataConfig
-from shared.data import ImageData, load_image_data, parse_spec
+from shared.data import ImageData, load_configured, parse_spec
 from shared.input_contract import InputContract, record_image_data
 from shared.run_dir import RunDir
 
@@ -14,15 +14,7 @@ ACCEPTED_SPECS = ("builtin", "folder", "idx", "npz", "tfds")
 def load(data: VisionDataConfig, seed: int) -> ImageData:
     """Load the configured source with the configured, seeded splits."""
     parse_spec(data.source, accepted=ACCEPTED_SPECS)
-    return load_image_data(
-        data.source,
-        image_size=tuple(data.image_size) if data.image_size else None,
-        color_mode=data.color_mode,
-        validation_split=data.validation_split,
-        test_split=data.test_split,
-        seed=seed,
-        on_corrupt=data.on_corrupt,
-    )
+    return load_configured(data, seed)
 
 
 def record_data(run: RunDir, data: ImageData, task: str) -> None:

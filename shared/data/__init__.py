@@ -17,6 +17,7 @@ _LAZY = {
     "Split": "shared.data.sources",
     "describe": "shared.data.sources",
     "load_image_data": "shared.data.sources",
+    "load_configured": "shared.data.sources",
     "image_data_from_arrays": "shared.data.sources",
     "build_augmentation": "shared.data.augment",
     "image_dataset": "shared.data.image_pipeline",

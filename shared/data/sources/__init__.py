@@ -8,7 +8,12 @@ conversions, `load` the entry point that cuts missing splits with the one seeded
 from shared.data.sources import builtin, folder, idx, npz, tfds  # noqa: F401  (registration)
 from shared.data.sources.base import BUILTINS, SOURCES, SPLIT_NAMES, ImageData, Split
 from shared.data.sources.idx import read_idx
-from shared.data.sources.load import describe, image_data_from_arrays, load_image_data
+from shared.data.sources.load import (
+    describe,
+    image_data_from_arrays,
+    load_configured,
+    load_image_data,
+)
 from shared.data.sources.pixels import fit_channels, resize_uint8
 
 __all__ = [
@@ -20,6 +25,7 @@ __all__ = [
     "describe",
     "fit_channels",
     "image_data_from_arrays",
+    "load_configured",
     "load_image_data",
     "read_idx",
     "resize_uint8",

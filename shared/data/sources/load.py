@@ -64,6 +64,21 @@ def load_image_data(
     return _finish(spec, loaded, opts)
 
 
+def load_configured(data: Any, seed: int, source: str | None = None) -> ImageData:
+    """`load_image_data` with the keys a domain's image `data` config section spells the
+    same way (image_size, color_mode, validation_split, test_split, on_corrupt);
+    `source` replaces `data.source` (a builtin that names a shipped file)."""
+    return load_image_data(
+        source or data.source,
+        image_size=tuple(data.image_size) if data.image_size else None,
+        color_mode=data.color_mode,
+        validation_split=data.validation_split,
+        test_split=data.test_split,
+        seed=seed,
+        on_corrupt=data.on_corrupt,
+    )
+
+
 def image_data_from_arrays(
     spec: str,
     parts: dict[str, tuple[np.ndarray, np.ndarray]],
