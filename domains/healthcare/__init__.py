@@ -13,6 +13,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import yaml
+
 from domains.healthcare.config import HealthcareConfig, window_range
 from shared.domain import Domain, Option, SmokeRun, TourLeg, register_domain
 from shared.errors import UserError
@@ -36,7 +38,16 @@ class HealthcareDomain(Domain):
     strategies_note = (
         "healthcare trains with Keras fit, which fails under multi-worker (keras#20585)"
     )
+    train_shortcuts = {"init_from": "transfer.init_from"}
     verb_options = {
+        "train": (
+            Option(
+                "--init-from",
+                "init_from",
+                "path",
+                "classify: transfer learning from this classify run's backbone",
+            ),
+        ),
         "evaluate": (
             Option(
                 "--mask",
@@ -75,6 +86,8 @@ class HealthcareDomain(Domain):
         segment, masks exist and lie on their images' grids (NIfTI headers only)."""
         super().check(config)
         kind, rest = self.check_data_spec(config.data.source)
+        if config.transfer.init_from:
+            check_init_from(config)
         if config.task == "segment":
             from domains.healthcare.seg_data import check_segmenter, check_source
 
@@ -121,3 +134,23 @@ class HealthcareDomain(Domain):
         from domains.healthcare import serving
 
         return serving.serving_spec(run, config)
+
+
+def check_init_from(config: HealthcareConfig) -> None:
+    """`--init-from` names a finished classify run of the same model (shapes are compared
+    when the weights are copied)."""
+    from shared.run_dir import RunDir
+
+    if config.task != "classify":
+        raise UserError("--init-from (transfer.init_from) is for --task classify")
+    source = RunDir.open(config.transfer.init_from)
+    trained = yaml.safe_load(source.config_path.read_text()) or {}
+    if (
+        trained.get("task", "classify") != "classify"
+        or trained.get("model", {}).get("name") != config.model.name
+    ):
+        raise UserError(
+            f"--init-from {source.path}: a {trained.get('task')} run of "
+            f"{trained.get('model', {}).get('name')}; this run trains a classify "
+            f"{config.model.name}"
+        )

@@ -30,6 +30,7 @@ from shared.explain import gradcam_grid
 from shared.model_card import training_rows, write_model_card
 from shared.run_dir import RunDir, write_json
 from shared.training.trainer import fit, history_rows, make_optimizer, runtime_scope
+from shared.training.transfer import fit_transfer
 from shared.training.weights import class_weights
 from shared.zoo import build_model, training_loss
 from shared.zoo.classifier import has_conv_backbone
@@ -64,15 +65,32 @@ def _train(config: HealthcareConfig, run: RunDir) -> dict[str, Any]:
         train_ds = train_ds.map(lambda x, y: (x, y, tf.gather(table, y)))
     val_ds = image_dataset(data, "validation", batch)
     steps = config.train.steps_per_epoch or max(1, -(-len(data.splits["train"]) // batch))
-    with strategy.scope():
-        model = build_classifier(config, data)
+
+    def fit_phase(train_config, epochs, initial_epoch=0, checkpoint_dir=None):
         model.compile(
-            optimizer=make_optimizer(config.train, steps),
+            optimizer=make_optimizer(train_config, steps),
             loss=training_loss(config.model.name),
             metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
             jit_compile=config.train.jit,
         )
-    fit(model, train_ds, val_ds, run=run, train=config.train)
+        fit(
+            model,
+            train_ds,
+            val_ds,
+            run=run,
+            train=train_config,
+            epochs=epochs,
+            initial_epoch=initial_epoch,
+            checkpoint_dir=checkpoint_dir,
+        )
+
+    with strategy.scope():
+        model = build_classifier(config, data)
+        if config.transfer.init_from:
+            source = fit_transfer(model, config.transfer, config.train, run, fit_phase)
+            LOG.info("backbone initialised from %s", source.path)
+        else:
+            fit_phase(config.train, config.train.epochs)
     model_io.save_model(model, run.model_path)
     model = model_io.load_model(run.model_path)  # evaluate what users will load
 
@@ -316,6 +334,7 @@ def write_card(config, run, data: ImageData, model, metrics, fitted) -> None:
             "options": json.dumps(config.model.options()) or "{}",
             "parameters": f"{model.count_params():,}",
             "calibration": json.dumps(fitted),
+            "initialised from": config.transfer.init_from or "random",
         },
         training=training_rows(
             config.train, config.runtime, **{"class weights": config.data.class_weight}

@@ -16,6 +16,7 @@ from pydantic import ConfigDict, Field
 
 from shared.config import ConfigModel
 from shared.training import RuntimeConfig, TrainConfig
+from shared.training.transfer import TransferConfig
 
 # CT windows (level, width) in Hounsfield units, as radiology viewers preset them.
 HU_WINDOWS: dict[str, tuple[float, float]] = {
@@ -169,6 +170,12 @@ class HealthcareConfig(ConfigModel):
     runtime: RuntimeConfig = RuntimeConfig()
     explain: ExplainConfig = ExplainConfig()
     segment: SegmentConfig = SegmentConfig()
+    transfer: TransferConfig = Field(
+        TransferConfig(),
+        description="classify: `--init-from RUN` starts from a finished classify run's "
+        "backbone (same model.name and options): head_epochs on the frozen backbone, then "
+        "train.epochs of fine-tuning at fine_tune_learning_rate",
+    )
 
 
 def window_range(window: str | tuple[float, float] | list[float]) -> tuple[float, float]:

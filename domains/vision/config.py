@@ -8,6 +8,7 @@ from pydantic import ConfigDict, Field
 
 from shared.config import ConfigModel
 from shared.training import RuntimeConfig, TrainConfig
+from shared.training.transfer import TransferConfig
 
 
 class VisionModelConfig(ConfigModel):
@@ -35,14 +36,6 @@ class VisionDataConfig(ConfigModel):
     augment: dict[str, float] = Field(
         default_factory=dict, description="layer name -> magnitude, e.g. {translate: 0.1}"
     )
-
-
-class TransferConfig(ConfigModel):
-    """`--init-from RUN`: start from a trained run's backbone."""
-
-    init_from: str | None = None
-    head_epochs: int = Field(3, ge=0, description="epochs with the backbone frozen")
-    fine_tune_learning_rate: float = Field(1e-4, gt=0)
 
 
 class ExplainConfig(ConfigModel):

@@ -5,10 +5,8 @@ from __future__ import annotations
 import keras
 
 from domains.vision.config import VisionConfig, model_fits
-from shared import model_io
 from shared.data import ImageData
 from shared.errors import UserError
-from shared.run_dir import RunDir
 from shared.zoo import build_model, model_spec, training_loss
 
 
@@ -59,24 +57,3 @@ def pretrain(model: keras.Model, data: ImageData, seed: int) -> list[float]:
         return []
     images, _ = data.splits["train"].arrays()
     return greedy_pretrain(model, images, seed=seed)
-
-
-def load_backbone_from(source: str, model: keras.Model) -> RunDir:
-    """Copy a trained run's backbone weights into `model` (same architecture needed)."""
-    run = RunDir.open(source)
-    trained = model_io.load_model(run.model_path)
-    try:
-        donor = trained.get_layer("backbone")
-    except ValueError:
-        raise UserError(f"run {run.path} has no zoo backbone to transfer") from None
-    target = model.get_layer("backbone")
-    donor_shapes = [tuple(w.shape) for w in donor.weights]
-    target_shapes = [tuple(w.shape) for w in target.weights]
-    if donor_shapes != target_shapes:
-        raise UserError(
-            f"--init-from {run.path}: its backbone does not match this model "
-            f"({len(donor_shapes)} vs {len(target_shapes)} weights, or different shapes); "
-            "use the same model.name, options and image channels"
-        )
-    target.set_weights(donor.get_weights())
-    return run

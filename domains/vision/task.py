@@ -17,7 +17,6 @@ from domains.vision.config import VisionConfig
 from domains.vision.models import (
     build_classifier,
     compile_classifier,
-    load_backbone_from,
     pretrain,
 )
 from shared import model_io, plots
@@ -35,6 +34,7 @@ from shared.training.trainer import (
     make_optimizer,
     runtime_scope,
 )
+from shared.training.transfer import fit_transfer
 from shared.zoo.classifier import has_conv_backbone
 
 LOG = logging.getLogger("deepfield.vision")
@@ -99,22 +99,8 @@ def _train(config: VisionConfig, run: RunDir) -> dict[str, Any]:
         if config.transfer.init_from:
             # Transfer: the head learns on a frozen backbone, then everything fine-tunes
             # at a lower rate; each phase resumes from its own checkpoints.
-            source = load_backbone_from(config.transfer.init_from, model)
+            source = fit_transfer(model, config.transfer, config.train, run, fit_phase)
             LOG.info("backbone initialised from %s", source.path)
-            head = config.transfer.head_epochs
-            if head:
-                model.get_layer("backbone").trainable = False
-                fit_phase(config.train, head, checkpoint_dir=run.checkpoints / "head")
-                model.get_layer("backbone").trainable = True
-            fine_tune = config.train.model_copy(
-                update={"learning_rate": config.transfer.fine_tune_learning_rate}
-            )
-            fit_phase(
-                fine_tune,
-                head + config.train.epochs,
-                initial_epoch=head,
-                checkpoint_dir=run.checkpoints / "fine_tune",
-            )
         else:
             if completed_epochs(run) == 0:
                 errors = pretrain(model, data, config.runtime.seed)

@@ -186,3 +186,37 @@ def test_positive_class_and_class_names_are_checked(tmp_path):
     assert positive_index(plain, ["0", "1"]) == 1
     with pytest.raises(UserError, match="lists 3 names"):
         load(plain.data.model_copy(update={"class_names": ["a", "b", "c"]}), seed=0)
+
+
+def test_init_from_copies_the_backbone_then_fine_tunes(run, tmp_path):
+    """`--init-from RUN`: the head trains on the frozen backbone, then all fine-tunes; the
+    card says where it started, and a segment task or another model is refused."""
+    import pipelines
+    from shared import model_io
+
+    transferred = pipelines.healthcare.train(
+        overrides=["train.epochs=1", "model.width=8", "transfer.head_epochs=1"],
+        init_from=str(run.path),
+        run_dir=tmp_path / "transfer",
+    )
+    history = (transferred.path / "history.csv").read_text().strip().splitlines()
+    assert len(history) == 1 + 2  # header, one head epoch, one fine-tune epoch
+    assert str(run.path) in (transferred.path / "MODEL_CARD.md").read_text()
+    assert 0.0 <= transferred.metrics["roc_auc"] <= 1.0
+    # The frozen head phase kept the source's backbone; fine-tuning then moved it.
+    source = model_io.load_model(run.path / "model.keras").get_layer("backbone").get_weights()
+    tuned = model_io.load_model(transferred.path / "model.keras").get_layer("backbone").get_weights()
+    assert any(not np.allclose(a, b) for a, b in zip(source, tuned, strict=True))
+    assert all(a.shape == b.shape for a, b in zip(source, tuned, strict=True))
+    calls = [
+        f"pipelines.healthcare.train(task='segment', init_from='{run.path}', "
+        f"run_dir='{tmp_path}/a')",
+        f"pipelines.healthcare.train(overrides=['model.name=small_cnn'], "
+        f"init_from='{run.path}', run_dir='{tmp_path}/b')",
+        f"pipelines.healthcare.train(init_from='{tmp_path}/nowhere', run_dir='{tmp_path}/c')",
+    ]
+    errors = errors_before_tensorflow(calls, Path(__file__).resolve().parents[3])
+    assert "is for --task classify" in errors[0]
+    assert "this run trains a classify small_cnn" in errors[1]
+    assert "does not exist" in errors[2]
+    assert not any((tmp_path / name).exists() for name in "abc")

@@ -115,9 +115,10 @@ def test_transfer_learning_freezes_then_fine_tunes(digits_run, tmp_path):
 
 def test_load_backbone_copies_weights_and_rejects_other_architectures(digits_run):
     from domains.vision.config import VisionConfig
-    from domains.vision.models import build_classifier, load_backbone_from
+    from domains.vision.models import build_classifier
     from shared.data import load_image_data
     from shared.errors import UserError
+    from shared.training.transfer import load_backbone_from
 
     data = load_image_data("builtin:digits")
     config = VisionConfig.model_validate(digits_run.config)
