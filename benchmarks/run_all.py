@@ -37,6 +37,7 @@ BENCHMARKS = {
     "healthcare_classify": "benchmarks.healthcare_classify",
     "healthcare_metrics_monai": "benchmarks.healthcare_metrics_monai",
     "healthcare_segment": "benchmarks.healthcare_segment",
+    "healthcare_sliding_window": "benchmarks.healthcare_sliding_window",
 }
 
 

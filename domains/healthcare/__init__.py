@@ -3,10 +3,11 @@ in 2D and 3D, with the geometry and the metrics done right.
 
 The domain's contract (`shared.domain.Domain`); its verbs import their TensorFlow
 modules (`classify` and `serving`; `segment` and `segment_serving`) only when called.
-The readers (`dicom_io`, `nifti_io`, `volume`, `seg_data`, `seg_inputs`), the
+The readers (`dicom_io`, `nifti_io`, `volume`, `manifest`, `seg_data`, `seg_inputs`), the
 segmentation metrics (`seg_metrics`), the phantom generator (`phantom`) and
-sliding-window inference (`sliding_window`) are numpy-only, so `check` refuses bad
-segmentation input (no masks, a mask off its image's grid) before TensorFlow loads.
+sliding-window inference (`sliding_window`) are numpy-only (`manifest` reads its CSV with
+pandas), so `check` refuses bad input (no masks, a mask off its image's grid, a manifest's
+missing column or file) before TensorFlow loads.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ class HealthcareDomain(Domain):
     tasks = ("classify", "segment")
     task_configs = {"segment": "segment"}
     config_class = HealthcareConfig
-    data_specs = ("builtin", "npz", "folder", "nifti")
+    data_specs = ("builtin", "npz", "folder", "csv", "nifti", "nrrd", "dicom")
     strategies = ("auto", "default", "one-device", "mirrored")
     strategies_note = (
         "healthcare trains with Keras fit, which fails under multi-worker (keras#20585)"
@@ -53,7 +54,8 @@ class HealthcareDomain(Domain):
                 "--mask",
                 "mask",
                 "path",
-                "segment: the label map of a single-image --data nifti:IMAGE",
+                "segment: the label map (NIfTI, NRRD or a DICOM series) of a single-image "
+                "--data nifti:, nrrd: or dicom:",
             ),
         ),
     }
@@ -93,12 +95,12 @@ class HealthcareDomain(Domain):
 
             window_range(config.data.window)
             check_segmenter(config)
-            check_source(config)
+            check_source(config, train=True)
             return
-        if kind == "nifti":
+        if kind in ("nifti", "nrrd", "dicom"):
             raise UserError(
-                "classify reads builtin:, npz: and folder:; nifti: is segmentation data "
-                "(use --task segment)"
+                f"classify reads builtin:, npz:, folder: and csv:; {kind}: is segmentation "
+                "data (use --task segment)"
             )
         if kind == "builtin" and rest not in BUILTINS:
             raise UserError(f"unknown builtin {rest!r}; healthcare builtins: {', '.join(BUILTINS)}")
@@ -110,18 +112,25 @@ class HealthcareDomain(Domain):
             from shared.data.folder_layout import list_folder
 
             list_folder(rest)
+        if kind == "csv":
+            from domains.healthcare.manifest import read_manifest
+
+            read_manifest(config.data.source, config.data, "classify")
         window_range(config.data.window)
         from domains.healthcare.data_checks import check_classifier
 
         check_classifier(config.model.name)
 
     def evaluate(self, run, config, data, split, out, mask=None, **options):
-        """As every domain's, plus `--mask` for a segment run scored on one NIfTI image."""
+        """As every domain's, plus `--mask` for a segment run scored on one image."""
         if mask is not None:
             if config.task != "segment":
-                raise UserError("--mask is for segment runs (the label map of --data nifti:IMAGE)")
-            if not Path(mask).expanduser().is_file():
-                raise UserError(f"--mask {mask}: no such file")
+                raise UserError(
+                    "--mask is for segment runs (the label map of --data nifti:, nrrd: or "
+                    "dicom: IMAGE)"
+                )
+            if not Path(mask).expanduser().exists():
+                raise UserError(f"--mask {mask}: no such file or folder")
             data_config = config.data.model_copy(update={"mask": str(mask)})
             config = config.model_copy(update={"data": data_config})
         return super().evaluate(run, config, data, split, out, **options)

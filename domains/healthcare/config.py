@@ -1,11 +1,13 @@
 """The healthcare config: every key a `healthcare` command accepts, with types and defaults.
 
 `task: classify` trains a zoo CNN on 2D medical images (MedMNIST `.npz`, image folders,
-the builtins) and calibrates it; its sections are `model`, `data`, `calibration`,
-`threshold`, `train`, `runtime` and `explain`. `task: segment` trains the zoo's U-Net (2D
-slices or 3D patches; `model.name: auto` picks `unet` or `unet3d` by `segment.dims`) on
-label maps and reads the `segment` section as well; the `data` keys `spacing`,
-`normalize`, `on_nan` and `mask` are segmentation's.
+`csv:` manifests, the builtins) and calibrates it; its sections are `model`, `data`,
+`calibration`, `threshold`, `train`, `runtime` and `explain`. `task: segment` trains the
+zoo's U-Net (2D slices or 3D patches; `model.name: auto` picks `unet` or `unet3d` by
+`segment.dims`) on label maps and reads the `segment` section as well; the `data` keys
+`spacing`, `normalize`, `on_nan`, `mask` and `modality` are segmentation's, and
+`image_column`, `mask_column`, `label_column` and `patient_column` name a `csv:`
+manifest's columns.
 """
 
 from __future__ import annotations
@@ -85,7 +87,31 @@ class HealthcareDataConfig(ConfigModel):
     )
     mask: str | None = Field(
         None,
-        description="segment: the label map (NIfTI/NRRD) of a single-file nifti:IMAGE source",
+        description="segment: the label map (NIfTI, NRRD or a DICOM series) of a single-image "
+        "nifti:, nrrd: or dicom: source",
+    )
+    modality: str | None = Field(
+        None,
+        description="segment: the images' modality (CT, MR, ...) for data.normalize=auto where "
+        "the files do not say; null: dataset.json (MSD), the DICOM Modality tag, else CT "
+        "when the intensities look like HU (minimum at or below -500)",
+    )
+    # === csv: manifests (one row per image) ===
+    image_column: str = Field(
+        "image",
+        description="csv: the column of image paths (relative ones resolve against the "
+        "CSV's folder)",
+    )
+    mask_column: str = Field(
+        "mask", description="csv, segment: the column of mask paths (NIfTI, NRRD, DICOM series)"
+    )
+    label_column: str = Field(
+        "label", description="csv, classify: the column of labels (class names or integers)"
+    )
+    patient_column: str | None = Field(
+        "patient_id",
+        description="csv: the column of patient ids, so one patient's rows never straddle "
+        "splits; a manifest without it (or null) splits row by row",
     )
 
 

@@ -4,6 +4,8 @@
   labels shaped (N,) or (N, 1)), their own splits used as given; Keras-style `x_train`
   keys too. Multi-label sets (ChestMNIST's (N, 14) labels) are refused.
 - `folder:PATH`: one sub-folder of PNG/JPEG images per class.
+- `csv:PATH`: a manifest, one row per image (PNG/JPEG or a DICOM slice), its label and
+  patient id, split grouped by patient (`manifest.py`).
 - `builtin:breastmnist`: BreastMNIST, shipped (see `data/README.md`).
 - `builtin:phantom`: generated CT-like 2D slices, labelled by whether a liver lesion is
   present, windowed to 0..255 (`phantom.py`).
@@ -25,7 +27,7 @@ from shared.errors import UserError
 from shared.input_contract import InputContract, record_image_data
 from shared.run_dir import RunDir
 
-CLASSIFY_SPECS = ("builtin", "npz", "folder")
+CLASSIFY_SPECS = ("builtin", "npz", "folder", "csv")
 DATA_DIR = Path(__file__).resolve().parent / "data"
 BUILTINS = ("breastmnist", "phantom")
 # Declared positive classes: what sensitivity and the threshold are about.
@@ -45,6 +47,10 @@ def load(data: HealthcareDataConfig, seed: int) -> ImageData:
         check_npz_labels(Path(rest).expanduser())
     if data.source == "builtin:phantom":
         loaded = phantom_images(seed, data)
+    elif kind == "csv":
+        from domains.healthcare.manifest import classify_data
+
+        loaded = classify_data(data, seed)
     else:
         source = f"npz:{DATA_DIR / 'breastmnist.npz'}" if rest == "breastmnist" else data.source
         loaded = load_configured(data, seed, source)

@@ -32,6 +32,15 @@ def load_images(
 
 def dicom_image(path: Path, image_shape: tuple[int, int, int], window) -> np.ndarray:
     """One single-slice DICOM file as the model's input."""
+    image = dicom_pixels(path, window)
+    height, width, channels = image_shape
+    image = tf.image.resize(image[..., None].astype(np.float32), (height, width)).numpy()
+    return np.repeat(image, channels, axis=-1) if channels == 3 else image
+
+
+def dicom_pixels(path: Path, window) -> np.ndarray:
+    """One single-slice DICOM file as float32 (rows, columns) on 0..255: CT windowed to
+    `window`, other modalities min-max scaled (a `csv:` manifest's slices are read so too)."""
     from domains.healthcare.dicom_io import read_dicom
 
     volume = read_dicom(path)
@@ -41,10 +50,6 @@ def dicom_image(path: Path, image_shape: tuple[int, int, int], window) -> np.nda
         )
     pixels = np.asarray(volume.array).reshape(volume.array.shape[:2]).T  # rows x columns
     if (volume.modality or "").upper() == "CT":
-        image = window_to_uint8(pixels, window).astype(np.float32)
-    else:
-        low, high = float(pixels.min()), float(pixels.max())
-        image = (pixels - low) / (high - low or 1.0) * 255.0
-    height, width, channels = image_shape
-    image = tf.image.resize(image[..., None].astype(np.float32), (height, width)).numpy()
-    return np.repeat(image, channels, axis=-1) if channels == 3 else image
+        return window_to_uint8(pixels, window).astype(np.float32)
+    low, high = float(pixels.min()), float(pixels.max())
+    return ((pixels - low) / (high - low or 1.0) * 255.0).astype(np.float32)

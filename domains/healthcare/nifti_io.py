@@ -3,6 +3,8 @@
 Every reader returns a `Volume` reoriented to RAS+ (`volume.canonical`), so an image and a
 mask from different formats can be audited against each other directly. Images become
 float32; label maps (`label=True`) keep an integer dtype, rounded from any float storage.
+`read_volume` reads any of them, or a DICOM series (`dicom_io`), by what the path is
+(`volume_kind`): the image or mask of a segmentation case, whatever its format.
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ from domains.healthcare.volume import Volume, audit, canonical
 from shared.errors import UserError
 
 OnNan = Literal["error", "zero", "mean"]
+NIFTI_SUFFIXES = (".nii", ".nii.gz")
+NRRD_SUFFIXES = (".nrrd", ".nhdr")
 # dataset.json modality names -> DICOM Modality codes.
 MODALITIES = {"CT": "CT", "MRI": "MR", "MR": "MR", "PET": "PT", "PT": "PT", "US": "US"}
 MR_SEQUENCES = {"T1", "T1W", "T1GD", "T2", "T2W", "FLAIR", "ADC", "DWI", "PD"}
@@ -172,6 +176,54 @@ def read_msd(folder: str | Path) -> MSDDataset:
         cases=cases,
         info={k: spec[k] for k in ("description", "reference", "licence") if k in spec},
     )
+
+
+def volume_kind(path: Path) -> str | None:
+    """The kind of an existing path: nifti, nrrd or dicom (a folder, a DICOMDIR, a .dcm
+    file or a file with the DICM preamble); None for anything else."""
+    name = path.name.lower()
+    if path.is_dir():
+        return "dicom"
+    if name.endswith(NIFTI_SUFFIXES):
+        return "nifti"
+    if name.endswith(NRRD_SUFFIXES):
+        return "nrrd"
+    if name.endswith(".dcm") or name == "dicomdir":
+        return "dicom"
+    try:
+        with path.open("rb") as handle:
+            return "dicom" if handle.read(132)[128:] == b"DICM" else None
+    except OSError:
+        return None
+
+
+def read_volume(
+    path: str | Path, label: bool = False, on_nan: OnNan = "error", modality: str | None = None
+) -> Volume:
+    """A NIfTI or NRRD file or a DICOM series (folder, DICOMDIR or file) as a canonical
+    `Volume`; `label=True` reads a label map (a DICOM mask series' pixel values are the
+    labels). NaN voxels of an image are handled as `read_nifti` handles them."""
+    from domains.healthcare.dicom_io import read_dicom
+
+    path = _existing(path)
+    kind = volume_kind(path)
+    if kind == "nifti":
+        return read_nifti(path, label=label, on_nan=on_nan, modality=modality)
+    if kind is None:
+        raise UserError(
+            f"{path}: not a NIfTI (.nii, .nii.gz) or NRRD (.nrrd, .nhdr) file, nor a DICOM "
+            "series (a folder, a DICOMDIR or a DICOM file)"
+        )
+    if kind == "nrrd":
+        volume = read_nrrd(path, label=label, modality=modality)
+    else:
+        volume = canonical(read_dicom(path))
+        volume.modality = modality or volume.modality
+        if label:
+            volume.array = _as_labels(path, volume.array)
+    if not label:
+        volume.array, volume.meta["nan_replaced"] = _fix_nan(path, volume.array, on_nan)
+    return volume
 
 
 def read_nifti_source(path: str | Path) -> MSDDataset | Volume:

@@ -7,11 +7,19 @@ Sources (`data.source`):
 - `nifti:FOLDER`: a Medical Segmentation Decathlon folder (`dataset.json`, `imagesTr/`,
   `labelsTr/`), label names and modality from `dataset.json`; in 2D each volume gives its
   axial slices (the last, superior axis of the canonical RAS array);
-- `nifti:IMAGE` with `data.mask=MASK`: one image and its label map (evaluation only:
-  one case cannot be split into train, validation and test).
+- `csv:PATH`: a manifest, one row per case: an image (NIfTI, NRRD, a DICOM series folder
+  or file) and its mask (NIfTI, NRRD or a DICOM series of label values), and a patient id
+  (`manifest.py`); label names from `data.class_names` (foreground, in label order) else
+  `label_1`, `label_2`, ...;
+- `nifti:IMAGE`, `nrrd:IMAGE` or `dicom:SERIES_OR_FILE` with `data.mask=MASK` (NIfTI, NRRD
+  or a DICOM series): one image and its label map (evaluation only: one case cannot be
+  split into train, validation and test, and `train` refuses it before TensorFlow).
 
-Splits are cut by case through the shared splitter (`split_indices` grouped by case id),
-so a patient's slices never straddle train and test. `check_source` refuses what can be
+Splits are cut by case through the shared splitter (`split_indices` grouped by case id,
+or by patient id for a manifest), so a patient's slices never straddle train and test.
+The modality that `data.normalize: auto` follows is `data.modality` if set, else MSD's
+`dataset.json`, else the DICOM Modality tag, else CT when the intensities look like
+Hounsfield units (minimum at or below -500). `check_source` refuses what can be
 refused from headers alone (no masks, an unknown builtin, a mask whose grid differs from
 its image) before TensorFlow loads; `load` reads the voxels, audits every pair's geometry
 (`volume.audit`) and resamples to `data.spacing` when set.
@@ -28,7 +36,7 @@ import numpy as np
 from domains.healthcare.config import HealthcareConfig, window_range
 from shared.errors import UserError
 
-SEGMENT_SPECS = ("builtin", "nifti")
+SEGMENT_SPECS = ("builtin", "nifti", "nrrd", "dicom", "csv")
 SEGMENT_BUILTINS = ("phantom",)
 # The zoo's U-Net divides its input by 255 (its `preprocess` layer), so the normalised
 # intensities (0..1 for a CT window, z-scores for MR) are handed to it times this.
@@ -38,6 +46,7 @@ PATCH_3D = 32
 SEGMENTERS = {2: "unet", 3: "unet3d"}
 DEFAULT_DEPTH = {2: 4, 3: 3}
 AUTO_PATCH_MAX = {2: 256, 3: 64}
+HU_AIR_BELOW = -500.0  # a minimum at or below this is air in Hounsfield units: CT
 
 
 @dataclass
@@ -64,8 +73,9 @@ class SegData:
 
 
 # === Checks before TensorFlow ===
-def check_source(config: HealthcareConfig) -> None:
-    """Refuse a source segmentation cannot train on, from headers only."""
+def check_source(config: HealthcareConfig, train: bool = False) -> None:
+    """Refuse a source segmentation cannot read (or, with `train`, cannot train on), from
+    headers only."""
     kind, rest = _spec(config.data.source)
     if kind == "builtin":
         if rest not in SEGMENT_BUILTINS:
@@ -76,16 +86,29 @@ def check_source(config: HealthcareConfig) -> None:
             )
         return
     path = Path(rest).expanduser()
-    if path.is_dir():
+    if kind == "csv":
+        _check_manifest(config)
+    elif kind == "nifti" and path.is_dir():
         _check_msd(path)
     else:
         if not config.data.mask:
             raise UserError(
-                f"nifti:{rest} is one image without a label map: segment needs masks; set "
-                "data.mask=PATH to its mask, or give an MSD folder (dataset.json, imagesTr/, "
-                "labelsTr/)"
+                f"{kind}:{rest} is one image without a label map: segment needs masks; set "
+                "data.mask=PATH to its mask (NIfTI, NRRD or a DICOM series), or give an MSD "
+                "folder (dataset.json, imagesTr/, labelsTr/) or a csv: manifest"
             )
-        _check_pair(path, Path(config.data.mask).expanduser())
+        mask = Path(config.data.mask).expanduser()
+        if not mask.exists():
+            raise UserError(f"data.mask {mask}: no such file or folder")
+        if _nifti(path) and _nifti(mask):
+            _check_pair(path, mask)
+        if train:
+            raise UserError(
+                f"{kind}:{rest} with data.mask is one case: evaluation only (deepfield "
+                f"healthcare evaluate --run RUN --data {kind}:{rest} --mask {mask}); training "
+                "splits cases into train, validation and test, so give an MSD folder or a "
+                "csv: manifest"
+            )
 
 
 def resolve_dims(config: HealthcareConfig) -> int:
@@ -136,9 +159,24 @@ def _spec(source: str) -> tuple[str, str]:
     if kind not in SEGMENT_SPECS:
         raise UserError(
             f"segment reads {', '.join(k + ':' for k in SEGMENT_SPECS)} (builtin:phantom, an "
-            f"MSD folder or a NIfTI image with data.mask); got --data {source}"
+            f"MSD folder, a manifest, or one image with data.mask); got --data {source}"
         )
     return kind, rest
+
+
+def _nifti(path: Path) -> bool:
+    from domains.healthcare.nifti_io import volume_kind
+
+    return path.is_file() and volume_kind(path) == "nifti"
+
+
+def _check_manifest(config: HealthcareConfig) -> None:
+    """The manifest's columns and files, and the pairs that are both NIfTI by header."""
+    from domains.healthcare.manifest import read_manifest
+
+    for row in read_manifest(config.data.source, config.data, "segment").rows:
+        if _nifti(row.image) and _nifti(row.target):
+            _check_pair(row.image, row.target)
 
 
 def _check_msd(folder: Path) -> None:
@@ -185,11 +223,15 @@ def load(config: HealthcareConfig, seed: int, *, whole: bool = False) -> SegData
     check_source(config)
     kind, rest = _spec(config.data.source)
     dims = resolve_dims(config)
+    groups, method = None, "grouped by case"
     if kind == "builtin":
         cases, names, modality = _phantom(config, seed)
+    elif kind == "csv":
+        cases, names, modality, groups, patients = _manifest(config)
+        method = "grouped by patient" if patients else method
     else:
         path = Path(rest).expanduser()
-        if path.is_dir():
+        if kind == "nifti" and path.is_dir():
             cases, names, modality = _msd(path, config)
         else:
             cases, names, modality = _single(path, config)
@@ -207,11 +249,15 @@ def load(config: HealthcareConfig, seed: int, *, whole: bool = False) -> SegData
         len(cases),
         {"validation": config.data.validation_split, "test": config.data.test_split},
         seed,
-        groups=np.array([c.id for c in cases]),
+        groups=np.array([c.id for c in cases]) if groups is None else groups,
         what=config.data.source,
     )
     splits = {name: [cases[i] for i in rows] for name, rows in positions.items()}
-    report = {**report, "method": "grouped by case", "case_ids": _ids(splits)}
+    report = {**report, "method": method, "case_ids": _ids(splits)}
+    if method == "grouped by patient":
+        report["patient_ids"] = {
+            name: sorted({str(groups[i]) for i in rows}) for name, rows in positions.items()
+        }
     if dims == 2 and cases[0].image.ndim == 3:
         splits = {name: _slices(part) for name, part in splits.items()}
     return SegData(config.data.source, dims, names, modality, splits, report)
@@ -264,22 +310,91 @@ def _msd(folder: Path, config: HealthcareConfig) -> tuple[list[SegCase], list[st
 
 
 def _single(path: Path, config: HealthcareConfig) -> tuple[list[SegCase], list[str], str | None]:
-    from domains.healthcare.nifti_io import read_nifti
+    image, mask = _pair(path, Path(config.data.mask).expanduser(), config)
+    names = _label_names(config, int(mask.array.max()), f"data.mask {config.data.mask}")
+    return [_from_volumes(path.name, image, mask, config)], names, _modality(config, [image])
+
+
+def _manifest(config: HealthcareConfig):
+    """(cases, label names, modality, patient group per case, whether grouped by patient)."""
+    from domains.healthcare.manifest import read_manifest
+
+    manifest = read_manifest(config.data.source, config.data, "segment")
+    stems = [_case_stem(row.image) for row in manifest.rows]
+    cases, images, top = [], [], 0
+    for row, stem in zip(manifest.rows, stems, strict=True):
+        image, mask = _pair(row.image, row.target, config)
+        top = max(top, int(mask.array.max()))
+        case_id = stem if stems.count(stem) == 1 else f"{stem}@row{row.number}"
+        cases.append(_from_volumes(case_id, image, mask, config))
+        images.append(image)
+    names = _label_names(config, top, f"the masks of {manifest.path}")
+    grouped = manifest.patient_column is not None
+    return cases, names, _modality(config, images), manifest.groups(), grouped
+
+
+def _pair(image_path: Path, mask_path: Path, config: HealthcareConfig):
+    """(image, mask) canonical Volumes of any readable kind, audited onto one grid."""
+    from domains.healthcare.nifti_io import read_volume
     from domains.healthcare.volume import audit
 
-    image = read_nifti(path, on_nan=config.data.on_nan)
-    mask = read_nifti(Path(config.data.mask).expanduser(), label=True)
+    image = read_volume(image_path, on_nan=config.data.on_nan, modality=config.data.modality)
+    mask = read_volume(mask_path, label=True)
     audit(image, mask)
-    top = int(mask.array.max())
-    names = ["background", *(f"label_{i}" for i in range(1, max(top, 1) + 1))]
-    return [_from_volumes(path.name, image, mask, config)], names, image.modality
+    if int(mask.array.min()) < 0:
+        raise UserError(f"{mask.source}: negative label value {int(mask.array.min())}")
+    return image, mask
+
+
+def _label_names(config: HealthcareConfig, top: int, where: str) -> list[str]:
+    """background plus `data.class_names` (the foreground labels 1.., in order; a leading
+    "background" is taken as label 0) or label_1..label_top."""
+    given = [str(n) for n in config.data.class_names or []]
+    if given and given[0].lower() == "background":
+        given = given[1:]
+    if not given:
+        return ["background", *(f"label_{i}" for i in range(1, max(top, 1) + 1))]
+    if top > len(given):
+        raise UserError(
+            f"{where} hold label values up to {top}; data.class_names names {len(given)} "
+            f"foreground labels ({', '.join(given)})"
+        )
+    return ["background", *given]
+
+
+def _modality(config: HealthcareConfig, images: list) -> str | None:
+    """`data.modality`, else the one modality the images declare or look like (CT when a
+    minimum is HU air); images of different modalities are refused."""
+    if config.data.modality:
+        return config.data.modality.upper()
+    found = {
+        (image.modality or ("CT" if float(image.array.min()) <= HU_AIR_BELOW else "")).upper()
+        for image in images
+    } - {""}
+    if len(found) > 1:
+        raise UserError(
+            f"{config.data.source}: images of several modalities ({', '.join(sorted(found))}); "
+            "one run normalises one way: set data.modality or data.normalize"
+        )
+    return found.pop() if found else None
+
+
+def _case_stem(path: Path) -> str:
+    name = path.name
+    for suffix in (".nii.gz", ".nii", ".nrrd", ".nhdr", ".dcm"):
+        if name.lower().endswith(suffix):
+            return name[: -len(suffix)]
+    return name
 
 
 def _from_volumes(case_id: str, image, mask, config: HealthcareConfig) -> SegCase:
     """A case from an audited (image, mask) pair of canonical Volumes, resampled if asked."""
-    from domains.healthcare.volume import resample
+    from domains.healthcare.volume import Volume, resample
 
     if config.data.spacing:
+        # Audited onto one grid: the mask takes the image's affine, so header float noise
+        # cannot round the two resampled shapes apart (1.4999 vs 1.5 voxels).
+        mask = Volume(mask.array, image.affine, mask.modality, mask.source, mask.meta)
         image, mask = resample(image, _target(config, 3), 1), resample(mask, _target(config, 3), 0)
     return SegCase(
         case_id,

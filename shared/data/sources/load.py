@@ -87,9 +87,12 @@ def image_data_from_arrays(
     validation_split: float = 0.1,
     test_split: float = 0.2,
     seed: int = 42,
+    groups: np.ndarray | None = None,
 ) -> ImageData:
     """An `ImageData` from in-memory (images, labels) splits a domain made itself (a
-    generated set): the splits not given are cut as `load_image_data` cuts them."""
+    generated set, a manifest's decoded files): the splits not given are cut as
+    `load_image_data` cuts them, and with `groups` (one key per "train" image, such as a
+    patient id) the images of one group stay in one split."""
     opts = LoadOptions(
         image_size=None,
         color_mode="auto",
@@ -98,7 +101,7 @@ def image_data_from_arrays(
         seed=int(seed),
         on_corrupt="fail",
     )
-    return _finish(spec, array_source(parts, opts, spec, class_names), opts)
+    return _finish(spec, array_source(parts, opts, spec, class_names), opts, groups)
 
 
 def describe(data: ImageData) -> str:
@@ -126,8 +129,11 @@ def describe(data: ImageData) -> str:
     return text
 
 
-def _finish(spec: str, loaded: Loaded, opts: LoadOptions) -> ImageData:
-    """Derive the splits the source did not ship and record how every split was made."""
+def _finish(
+    spec: str, loaded: Loaded, opts: LoadOptions, groups: np.ndarray | None = None
+) -> ImageData:
+    """Derive the splits the source did not ship (grouped by `groups` of the train pool
+    when given) and record how every split was made."""
     if len(loaded.class_names) < 2:
         raise UserError(
             f"{spec} has {len(loaded.class_names)} class(es); classification needs at least 2"
@@ -145,7 +151,13 @@ def _finish(spec: str, loaded: Loaded, opts: LoadOptions) -> ImageData:
         of = "whole dataset" if len(splits) == 1 else "shipped train"
         fractions = opts.fractions(missing)
         parts, split_report = split_indices(
-            len(pool), fractions, opts.seed, labels=pool.labels, keys=pool_keys, what=spec
+            len(pool),
+            fractions,
+            opts.seed,
+            labels=pool.labels,
+            groups=groups,
+            keys=pool_keys,
+            what=spec,
         )
         for name, indices in parts.items():
             splits[name] = pool.subset(indices)
@@ -178,6 +190,8 @@ def _finish(spec: str, loaded: Loaded, opts: LoadOptions) -> ImageData:
         "corrupt_skipped": len(loaded.corrupt),
         "corrupt_examples": loaded.corrupt[:MAX_CORRUPT_EXAMPLES],
     }
+    if groups is not None:
+        split_info["groups"] = split_report.get("groups")
     return ImageData(
         spec=spec,
         class_names=list(loaded.class_names),

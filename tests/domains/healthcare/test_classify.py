@@ -164,7 +164,7 @@ def test_bad_classify_input_is_refused_before_tensorflow(tmp_path):
     errors = errors_before_tensorflow(calls, Path(__file__).resolve().parents[3])
     assert "multi-label" in errors[0] and "(4, 14)" in errors[0]
     assert "breastmnist, phantom" in errors[1]
-    assert "does not read csv:" in errors[2]
+    assert "csv manifest" in errors[2] and "binary file" in errors[2]
     assert "unet" in errors[3]
     assert "unknown data.window 'lungs'" in errors[4] and "lung" in errors[4]
     assert "does not exist" in errors[5]
