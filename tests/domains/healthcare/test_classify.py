@@ -205,7 +205,9 @@ def test_init_from_copies_the_backbone_then_fine_tunes(run, tmp_path):
     assert 0.0 <= transferred.metrics["roc_auc"] <= 1.0
     # The frozen head phase kept the source's backbone; fine-tuning then moved it.
     source = model_io.load_model(run.path / "model.keras").get_layer("backbone").get_weights()
-    tuned = model_io.load_model(transferred.path / "model.keras").get_layer("backbone").get_weights()
+    tuned = (
+        model_io.load_model(transferred.path / "model.keras").get_layer("backbone").get_weights()
+    )
     assert any(not np.allclose(a, b) for a, b in zip(source, tuned, strict=True))
     assert all(a.shape == b.shape for a, b in zip(source, tuned, strict=True))
     calls = [
