@@ -2,7 +2,8 @@
 in 2D and 3D, with the geometry and the metrics done right.
 
 The domain's contract (`shared.domain.Domain`); its verbs import their TensorFlow
-modules (`classify` and `serving`; `segment` and `segment_serving`) only when called.
+modules (`classify` and `serving`; `segment` and `segment_serving`) only when called;
+classify with a volume model (`resnet3d`) runs `classify3d` and `classify3d_serving`.
 The readers (`dicom_io`, `nifti_io`, `volume`, `manifest`, `seg_data`, `seg_inputs`), the
 segmentation metrics (`seg_metrics`), the phantom generator (`phantom`) and
 sliding-window inference (`sliding_window`) are numpy-only (`manifest` reads its CSV with
@@ -102,12 +103,18 @@ class HealthcareDomain(Domain):
                 f"classify reads builtin:, npz:, folder: and csv:; {kind}: is segmentation "
                 "data (use --task segment)"
             )
+        from domains.healthcare.data_checks import check_volume_classify, is_volume_model
+
+        if is_volume_model(config.model.name):
+            check_volume_classify(kind, rest)
+            window_range(config.data.window)
+            return
         if kind == "builtin" and rest not in BUILTINS:
             raise UserError(f"unknown builtin {rest!r}; healthcare builtins: {', '.join(BUILTINS)}")
         if kind == "npz":
             from domains.healthcare.data_checks import check_npz_labels
 
-            check_npz_labels(Path(rest).expanduser())
+            check_npz_labels(Path(rest).expanduser(), volumes=False)
         if kind == "folder":
             from shared.data.folder_layout import list_folder
 
@@ -135,11 +142,25 @@ class HealthcareDomain(Domain):
             config = config.model_copy(update={"data": data_config})
         return super().evaluate(run, config, data, split, out, **options)
 
+    def task(self, config=None):
+        """The task module; classify with a volume model is the 3D classifier's."""
+        from domains.healthcare.data_checks import is_volume_model
+
+        if getattr(config, "task", None) == "classify" and is_volume_model(config.model.name):
+            from domains.healthcare import classify3d
+
+            return classify3d
+        return super().task(config)
+
     def serving_spec(self, run, config):
         if config.task == "segment":
             from domains.healthcare import segment_serving
 
             return segment_serving.serving_spec(run, config)
+        if self.task(config).__name__ == "domains.healthcare.classify3d":
+            from domains.healthcare import classify3d_serving
+
+            return classify3d_serving.serving_spec(run, config)
         from domains.healthcare import serving
 
         return serving.serving_spec(run, config)

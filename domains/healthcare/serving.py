@@ -23,13 +23,13 @@ from shared.export.image_serving import ImageClassifierServing, class_outputs, w
 from shared.run_dir import RunDir
 
 
-class CalibratedServing(ImageClassifierServing):
-    """The classifier with its temperature or isotonic map and its threshold."""
+class CalibratedOutputs:
+    """The run's temperature or isotonic map and its threshold, in the graph: what every
+    healthcare classifier export (2D images, 3D volumes) serves. Needs `fitted` (the
+    run's calibration.json) and `binary`."""
 
-    def __init__(self, model, class_names, image_shape, fitted: dict[str, Any]):
-        super().__init__(model, class_names, image_shape, name="healthcare_classifier")
-        self.fitted = dict(fitted)
-        self.binary = len(class_names) == 2
+    fitted: dict[str, Any]
+    binary: bool
 
     def calibrate(self, probabilities: tf.Tensor) -> tf.Tensor:
         method = self.fitted["method"]
@@ -51,6 +51,15 @@ class CalibratedServing(ImageClassifierServing):
             "probability": probability,
             "positive": probability >= float(self.fitted["threshold"]),
         }
+
+
+class CalibratedServing(CalibratedOutputs, ImageClassifierServing):
+    """The 2D classifier with its calibration and threshold."""
+
+    def __init__(self, model, class_names, image_shape, fitted: dict[str, Any]):
+        super().__init__(model, class_names, image_shape, name="healthcare_classifier")
+        self.fitted = dict(fitted)
+        self.binary = len(class_names) == 2
 
 
 def serving_spec(run: RunDir, config: HealthcareConfig) -> ServingSpec:

@@ -1,4 +1,5 @@
-"""Conv2D -> BatchNormalization -> activation, the unit every CNN in the suite is built from."""
+"""Conv -> BatchNormalization -> activation, the unit every CNN in the suite is built from
+(2-D for images, 3-D for volumes)."""
 
 from __future__ import annotations
 
@@ -6,10 +7,13 @@ from typing import Any
 
 import keras
 
+CONV = {2: keras.layers.Conv2D, 3: keras.layers.Conv3D}
+
 
 @keras.saving.register_keras_serializable(package="deepfield")
 class ConvNormAct(keras.layers.Layer):
-    """A 2-D convolution followed by batch normalisation and an optional activation.
+    """A 2-D (or, `rank=3`, 3-D) convolution followed by batch normalisation and an
+    optional activation.
 
     Padding is always "same", so a stride of 2 maps a side of n to ceil(n / 2): a
     feature map never shrinks below 1x1, which keeps tiny inputs (8x8 digits) usable.
@@ -32,6 +36,7 @@ class ConvNormAct(keras.layers.Layer):
             (Goyal et al., 2017), which stabilises early training of deep ResNets.
         kernel_initializer: Initializer of the conv kernel; he_normal suits ReLU nets.
         kernel_regularizer: Optional regularizer of the conv kernel (weight decay).
+        rank: 2 (Conv2D, images) or 3 (Conv3D, volumes: a cube kernel and stride).
         **kwargs: Base `keras.layers.Layer` arguments (name, dtype, trainable).
     """
 
@@ -47,9 +52,13 @@ class ConvNormAct(keras.layers.Layer):
         zero_init_gamma: bool = False,
         kernel_initializer: Any = "he_normal",
         kernel_regularizer: Any = None,
+        rank: int = 2,
         **kwargs: Any,
     ):
         super().__init__(**kwargs)
+        if rank not in CONV:
+            raise ValueError(f"rank must be 2 or 3, got {rank!r}")
+        self.rank = int(rank)
         self.filters = int(filters)
         self.kernel_size = int(kernel_size)
         self.strides = int(strides)
@@ -63,7 +72,7 @@ class ConvNormAct(keras.layers.Layer):
 
         # === Layers ===
         # Sublayers share this layer's dtype policy so mixed precision propagates.
-        self.conv = keras.layers.Conv2D(
+        self.conv = CONV[self.rank](
             self.filters,
             self.kernel_size,
             strides=self.strides,
@@ -120,6 +129,7 @@ class ConvNormAct(keras.layers.Layer):
                 "zero_init_gamma": self.zero_init_gamma,
                 "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
                 "kernel_regularizer": keras.regularizers.serialize(self.kernel_regularizer),
+                "rank": self.rank,
             }
         )
         return config

@@ -29,6 +29,7 @@ class ResidualBasicBlock(keras.layers.Layer):
         zero_init_residual: Zero-init the last norm's scale so the block starts as
             the identity (helps deep nets train early on).
         kernel_regularizer: Optional regularizer of every conv kernel.
+        rank: 2 (images) or 3 (volumes: 3x3x3 convs, as in 3D ResNets).
         **kwargs: Base `keras.layers.Layer` arguments (name, dtype, trainable).
     """
 
@@ -42,9 +43,11 @@ class ResidualBasicBlock(keras.layers.Layer):
         norm_epsilon: float = 1.001e-5,
         zero_init_residual: bool = False,
         kernel_regularizer: Any = None,
+        rank: int = 2,
         **kwargs: Any,
     ):
         super().__init__(**kwargs)
+        self.rank = int(rank)
         self.filters = int(filters)
         self.strides = int(strides)
         self.projection_shortcut = bool(projection_shortcut)
@@ -66,6 +69,7 @@ class ResidualBasicBlock(keras.layers.Layer):
             "norm_epsilon": self.norm_epsilon,
             "kernel_regularizer": self.kernel_regularizer,
             "dtype": self.dtype_policy,
+            "rank": self.rank,
         }
         self.conv1 = ConvNormAct(self.filters, 3, strides=self.strides, name="conv1", **common)
         self.conv2 = ConvNormAct(
@@ -129,6 +133,7 @@ class ResidualBasicBlock(keras.layers.Layer):
                 "norm_epsilon": self.norm_epsilon,
                 "zero_init_residual": self.zero_init_residual,
                 "kernel_regularizer": keras.regularizers.serialize(self.kernel_regularizer),
+                "rank": self.rank,
             }
         )
         return config

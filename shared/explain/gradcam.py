@@ -25,6 +25,16 @@ def gradcam_heatmaps(
     `class_ids` defaults to the predicted class of each image.
     """
     images = tf.convert_to_tensor(images, tf.float32)
+    cam, class_ids = gradcam_maps(model, images, class_ids)
+    cam = tf.image.resize(cam[..., None], images.shape[1:3], method="bilinear")[..., 0]
+    return cam.numpy(), class_ids
+
+
+def gradcam_maps(
+    model, images: tf.Tensor, class_ids: np.ndarray | None = None
+) -> tuple[tf.Tensor, np.ndarray]:
+    """Grad-CAM maps in [0, 1] at the feature map's resolution (2D for images, 3D for a
+    volume classifier's 5-D feature map), and the class each one explains."""
     head = [model.get_layer(name) for name in ("pool", "dropout", "predictions")]
     with tf.GradientTape() as tape:
         features = model.get_layer("backbone")(model.get_layer("preprocess")(images))
@@ -38,11 +48,11 @@ def gradcam_heatmaps(
         scores = tf.gather(probabilities, class_ids, axis=1, batch_dims=1)
     grads = tf.cast(tape.gradient(scores, features), tf.float32)
     features = tf.cast(features, tf.float32)
-    weights = tf.reduce_mean(grads, axis=(1, 2), keepdims=True)
+    spatial = tuple(range(1, len(features.shape) - 1))
+    weights = tf.reduce_mean(grads, axis=spatial, keepdims=True)
     cam = tf.nn.relu(tf.reduce_sum(weights * features, axis=-1))
-    cam = cam / (tf.reduce_max(cam, axis=(1, 2), keepdims=True) + 1e-8)
-    cam = tf.image.resize(cam[..., None], images.shape[1:3], method="bilinear")[..., 0]
-    return cam.numpy(), np.asarray(class_ids)
+    cam = cam / (tf.reduce_max(cam, axis=spatial, keepdims=True) + 1e-8)
+    return cam, np.asarray(class_ids)
 
 
 def overlay_heatmap(image: np.ndarray, heatmap: np.ndarray, alpha: float = 0.45) -> np.ndarray:

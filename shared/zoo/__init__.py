@@ -30,6 +30,7 @@ from shared.zoo import (  # noqa: E402, F401  # isort: skip
     lenet,
     ngram_classifier,
     resnet,
+    resnet3d,
     rnn_classifier,
     rnn_seq2seq,
     small_cnn,

@@ -34,32 +34,40 @@ def assemble_classifier(
     name: str,
     pool: keras.Layer | None = None,
 ) -> keras.Model:
-    """Wrap `backbone` (normalised image -> 4-D feature map) into a softmax classifier.
+    """Wrap `backbone` (normalised image -> 4-D feature map, or a volume -> 5-D one) into a
+    softmax classifier.
 
     Args:
         backbone: Functional model named "backbone" whose input is the image scaled to
             0..1 and whose output is its last conv feature map.
-        input_shape: (H, W, C) of the raw image.
+        input_shape: (H, W, C) of the raw image, or (D, H, W, C) of a raw volume.
         num_classes: Number of softmax outputs.
         dropout: Dropout rate before the final Dense layer.
         name: Name of the returned model (the zoo name, e.g. "resnet50").
         pool: The "pool" layer, feature map -> feature vector. Default global average
-            pooling; AlexNet and VGG pass their paper's flatten + fully connected
-            layers (a Sequential named "pool"), which keeps the layout (and Grad-CAM,
-            which re-runs pool -> dropout -> predictions) while matching their counts.
+            pooling (3-D for a volume's feature map); AlexNet and VGG pass their paper's
+            flatten + fully connected layers (a Sequential named "pool"), which keeps the
+            layout (and Grad-CAM, which re-runs pool -> dropout -> predictions) while
+            matching their counts.
 
     Returns:
         A functional model taking float32 raw pixels (0..255).
     """
     if backbone.name != BACKBONE:
         raise ValueError(f"the backbone model must be named {BACKBONE!r}, got {backbone.name!r}")
-    if len(backbone.output.shape) != 4:
-        raise ValueError(f"the backbone must output a 4-D feature map, got {backbone.output.shape}")
+    if len(backbone.output.shape) not in (4, 5):
+        raise ValueError(
+            f"the backbone must output a 4-D (or 5-D) feature map, got {backbone.output.shape}"
+        )
 
     # === Layers ===
     preprocess = keras.layers.Rescaling(1.0 / 255, name=PREPROCESS)
     if pool is None:
-        pool = keras.layers.GlobalAveragePooling2D(name=POOL)
+        volume = len(backbone.output.shape) == 5
+        pool_class = (
+            keras.layers.GlobalAveragePooling3D if volume else keras.layers.GlobalAveragePooling2D
+        )
+        pool = pool_class(name=POOL)
     elif pool.name != POOL:
         raise ValueError(f"the pool layer must be named {POOL!r}, got {pool.name!r}")
     drop = keras.layers.Dropout(dropout, name=DROPOUT)

@@ -6,11 +6,12 @@ conversions, `load` the entry point that cuts missing splits with the one seeded
 """
 
 from shared.data.sources import builtin, folder, idx, npz, tfds  # noqa: F401  (registration)
-from shared.data.sources.base import BUILTINS, SOURCES, SPLIT_NAMES, ImageData, Split
+from shared.data.sources.base import BUILTINS, SOURCES, SPLIT_NAMES, ImageData, Loaded, Split
 from shared.data.sources.idx import read_idx
 from shared.data.sources.load import (
     describe,
     image_data_from_arrays,
+    image_data_from_splits,
     load_configured,
     load_image_data,
 )
@@ -21,10 +22,12 @@ __all__ = [
     "SOURCES",
     "SPLIT_NAMES",
     "ImageData",
+    "Loaded",
     "Split",
     "describe",
     "fit_channels",
     "image_data_from_arrays",
+    "image_data_from_splits",
     "load_configured",
     "load_image_data",
     "read_idx",

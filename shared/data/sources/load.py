@@ -104,6 +104,28 @@ def image_data_from_arrays(
     return _finish(spec, array_source(parts, opts, spec, class_names), opts, groups)
 
 
+def image_data_from_splits(
+    spec: str,
+    loaded: Loaded,
+    *,
+    validation_split: float = 0.1,
+    test_split: float = 0.2,
+    seed: int = 42,
+) -> ImageData:
+    """An `ImageData` from splits a domain checked and wrapped itself (3D volumes, whose
+    (D, H, W, C) the 2D array checks refuse): the splits not given are cut, and duplicates
+    and class counts recorded, exactly as `load_image_data` does."""
+    opts = LoadOptions(
+        image_size=None,
+        color_mode="auto",
+        validation_split=float(validation_split),
+        test_split=float(test_split),
+        seed=int(seed),
+        on_corrupt="fail",
+    )
+    return _finish(spec, loaded, opts)
+
+
 def describe(data: ImageData) -> str:
     """One paragraph for logs: classes, image shape, split sizes and anything unusual."""
     h, w, c = data.image_shape

@@ -73,6 +73,7 @@ TINY_CONFIGS: dict[str, tuple[tuple[int, ...], int | None, dict]] = {
     "dbn": ((8, 8, 1), 3, {"hidden": [12, 6], "pretrain_epochs": 1}),
     "unet": ((8, 8, 1), 2, {"depth": 2, "width": 2}),
     "unet3d": ((4, 4, 4, 1), 2, {"depth": 1, "width": 2}),
+    "resnet3d": ((8, 8, 8, 1), 3, {"depth": 10, "width": 2}),
 }
 # Presets fix the paper's width and depth, so even at a tiny input they are big: their
 # family's tiny configuration (same code) round-trips and trains a step instead, and
@@ -215,6 +216,29 @@ def test_paper_presets_match_published_counts(name, shape, classes, options, cou
     model = build_model(name, input_shape=shape, num_classes=classes, **options)
     assert model.count_params() == count
     keras.backend.clear_session()
+
+
+def test_resnet3d_matches_torchvision_r3d_18_and_keeps_the_classifier_layout() -> None:
+    """At Hara et al.'s Kinetics set-up (16x112x112x3, 400 classes) the 3D ResNet-18 has
+    torchvision r3d_18's 33,371,472 trainable parameters, less its (3, 7, 7) stem kernel
+    plus this one's 7x7x7."""
+    model = build_model(
+        "resnet3d", input_shape=(16, 112, 112, 3), num_classes=400, width=64, stem="imagenet"
+    )
+    trainable = sum(int(np.prod(w.shape)) for w in model.trainable_weights)
+    assert trainable == 33_371_472 - 3 * 7 * 7 * 3 * 64 + 7 * 7 * 7 * 3 * 64
+    keras.backend.clear_session()
+    small = build_model("resnet3d", input_shape=(28, 28, 28, 1), num_classes=11, width=4)
+    assert tuple(layer.name for layer in small.layers[1:]) == HEAD_LAYER_NAMES
+    assert small.get_layer("backbone").output.shape[1:] == (4, 4, 4, 32)
+    x = np.random.default_rng(0).uniform(0, 255, (2, 28, 28, 28, 1)).astype("float32")
+    probabilities = keras.ops.convert_to_numpy(small(x, training=False))
+    assert probabilities.shape == (2, 11)
+    np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, rtol=1e-5)
+    with pytest.raises(UserError, match="option 'depth' must be one of 10, 18, 34"):
+        build_model("resnet3d", input_shape=(8, 8, 8, 1), num_classes=2, depth=50)
+    with pytest.raises(UserError, match="takes input_shape \\(D, H, W, C\\)"):
+        build_model("resnet3d", input_shape=(8, 8, 1), num_classes=2)
 
 
 def test_vgg16_equals_keras_applications(keras_vgg16_count: int) -> None:
