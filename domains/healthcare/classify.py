@@ -94,9 +94,11 @@ def _train(config: HealthcareConfig, run: RunDir) -> dict[str, Any]:
     model_io.save_model(model, run.model_path)
     model = model_io.load_model(run.model_path)  # evaluate what users will load
 
-    fitted = fit_calibration(config, model, data, positive)
+    tta = uses_tta(config)
+    scorer = scoring_model(model, tta)
+    fitted = {**fit_calibration(config, scorer, data, positive), "tta": tta}
     write_json(run.path / CALIBRATION, fitted)
-    metrics = evaluate_model(model, data, "test", run, fitted)
+    metrics = evaluate_model(scorer, data, "test", run, fitted)
     plots.training_curves(history_rows(run.history_path), run.plots / "training_curves.png")
     if has_conv_backbone(model):
         images, labels = data.splits["test"].arrays(limit=config.explain.examples)
@@ -112,6 +114,27 @@ def build_classifier(config: HealthcareConfig, data: ImageData) -> keras.Model:
         num_classes=data.num_classes,
         **config.model.options(),
     )
+
+
+# === Test-time augmentation ===
+def uses_tta(config: HealthcareConfig) -> bool:
+    """Whether the run scores each image with its horizontal mirror too (`data.tta`)."""
+    if config.data.tta == "auto":
+        return config.data.augment.get("flip") in ("horizontal", "horizontal_and_vertical")
+    return config.data.tta == "flip"
+
+
+def scoring_model(model: keras.Model, tta: bool) -> keras.Model:
+    """The model a run scores with: `model`, or with test-time augmentation the mean of its
+    probabilities on the image and on its horizontal mirror. Calibration is fitted on these
+    scores, so evaluation, predict and the export (which all call this with the run's
+    `calibration.json` "tta") give the same numbers."""
+    if not tta:
+        return model
+    image = keras.Input(model.input_shape[1:], name="image")
+    mirrored = keras.ops.flip(image, axis=-2)  # (N, H, W, C): W is the horizontal axis
+    mean = keras.layers.Average(name="tta_mean")([model(image), model(mirrored)])
+    return keras.Model(image, mean, name=f"{model.name}_tta")
 
 
 # === Calibration ===
@@ -255,8 +278,9 @@ def evaluate(
             f"{data.spec} gives images of shape {data.image_shape}; the run was trained on "
             f"{image_shape}: set data.color_mode to match"
         )
-    model = model_io.load_model(run.model_path)
-    return evaluate_model(model, data, split, run, read_calibration(run), out)
+    fitted = read_calibration(run)
+    model = scoring_model(model_io.load_model(run.model_path), fitted.get("tta", False))
+    return evaluate_model(model, data, split, run, fitted, out)
 
 
 # === Prediction and explanation ===
@@ -267,8 +291,8 @@ def predict(run: RunDir, config: HealthcareConfig, inputs: list[str]) -> list[di
 
     shape, names, _ = hc_data.run_inputs(run)
     paths, images = hc_inputs.load_images(inputs, shape, config.data.window)
-    model = model_io.load_model(run.model_path)
     fitted = read_calibration(run)
+    model = scoring_model(model_io.load_model(run.model_path), fitted.get("tta", False))
     raw = np.asarray(model.predict(images, verbose=0), np.float64)
     calibrated = apply_calibration(fitted, raw)
     positive = int(fitted["positive"])

@@ -66,6 +66,12 @@ class HealthcareDataConfig(ConfigModel):
         description="Keras preprocessing layer name -> magnitude, e.g. {flip: horizontal, "
         "rotate: 0.05, contrast: 0.1}",
     )
+    tta: Literal["auto", "none", "flip"] = Field(
+        "auto",
+        description="test-time augmentation of 2D classify: flip averages the model's "
+        "probabilities over each image and its horizontal mirror (evaluation, predict and "
+        "the export alike); auto: flip when training flips horizontally (data.augment.flip)",
+    )
     window: str | tuple[float, float] = Field(
         "abdomen",
         description="CT inputs (DICOM with HU): a preset (lung, mediastinum, bone, liver, "

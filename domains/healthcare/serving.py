@@ -66,7 +66,7 @@ def serving_spec(run: RunDir, config: HealthcareConfig) -> ServingSpec:
     """The export of a finished classify run, warmed up with its test images."""
     image_shape, class_names, positive_name = hc_data.run_inputs(run)
     fitted = classify.read_calibration(run)
-    model = model_io.load_model(run.model_path)
+    model = classify.scoring_model(model_io.load_model(run.model_path), fitted.get("tta", False))
     module = CalibratedServing(model, class_names, image_shape, fitted)
     data = hc_data.load(
         config.data.model_copy(update={"image_size": tuple(image_shape[:2])}),

@@ -222,3 +222,29 @@ def test_init_from_copies_the_backbone_then_fine_tunes(run, tmp_path):
     assert "this run trains a classify small_cnn" in errors[1]
     assert "does not exist" in errors[2]
     assert not any((tmp_path / name).exists() for name in "abc")
+
+
+def test_test_time_flip_averages_the_image_and_its_mirror(run):
+    """`data.tta: auto` turns on with horizontal-flip training: the run's scores are the
+    mean over the image and its mirror, so mirrored inputs score the same."""
+    from domains.healthcare.classify import scoring_model, uses_tta
+    from domains.healthcare.config import HealthcareConfig
+    from shared import model_io
+
+    assert json.loads((run.path / "calibration.json").read_text())["tta"] is True
+    flips = {"augment": {"flip": "horizontal"}}
+    assert uses_tta(HealthcareConfig.model_validate({"data": flips})) is True
+    assert uses_tta(HealthcareConfig.model_validate({"data": {**flips, "tta": "none"}})) is False
+    assert uses_tta(HealthcareConfig.model_validate({"data": {"tta": "flip"}})) is True
+    assert uses_tta(HealthcareConfig()) is False  # no flips in training, none at test
+    model = model_io.load_model(run.path / "model.keras")
+    images = first_test_images(run, 8).astype("float32")
+    mirror = images[:, :, ::-1]
+    plain = model.predict(images, verbose=0)
+    scored = scoring_model(model, True).predict(images, verbose=0)
+    expected = (plain + model.predict(mirror, verbose=0)) / 2
+    np.testing.assert_allclose(scored, expected, atol=1e-5)
+    np.testing.assert_allclose(
+        scoring_model(model, True).predict(mirror, verbose=0), scored, atol=1e-5
+    )
+    assert scoring_model(model, False) is model
