@@ -24,6 +24,13 @@ class TrainConfig(ConfigModel):
     precision: Literal["float32", "mixed_bfloat16", "mixed_float16"] = "float32"
     jit: bool = False
     steps_per_epoch: int | None = Field(None, ge=1, description="None: one pass over the data")
+    ema: float | None = Field(
+        None,
+        gt=0,
+        lt=1,
+        description="keep an exponential moving average of the weights with this momentum "
+        "(e.g. 0.99) and end training with it (Keras optimizers' use_ema); None: off",
+    )
 
 
 class RuntimeConfig(ConfigModel):

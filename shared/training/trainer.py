@@ -68,13 +68,15 @@ def _schedule(train: TrainConfig, steps_per_epoch: int):
 def make_optimizer(train: TrainConfig, steps_per_epoch: int) -> keras.optimizers.Optimizer:
     """The configured optimiser with its learning-rate schedule."""
     lr = _schedule(train, steps_per_epoch)
+    # Keras swaps the averaged weights in when fit ends (finalize_variable_values).
+    ema = {"use_ema": True, "ema_momentum": train.ema} if train.ema else {}
     if train.optimizer == "adam":
-        return keras.optimizers.Adam(lr)
+        return keras.optimizers.Adam(lr, **ema)
     if train.optimizer == "adamw":
-        return keras.optimizers.AdamW(lr, weight_decay=train.weight_decay or 1e-4)
+        return keras.optimizers.AdamW(lr, weight_decay=train.weight_decay or 1e-4, **ema)
     if train.optimizer == "sgd":
-        return keras.optimizers.SGD(lr, momentum=train.momentum, nesterov=True)
-    return keras.optimizers.RMSprop(lr)
+        return keras.optimizers.SGD(lr, momentum=train.momentum, nesterov=True, **ema)
+    return keras.optimizers.RMSprop(lr, **ema)
 
 
 def completed_epochs(run: RunDir, checkpoint_dir: Path | None = None) -> int:

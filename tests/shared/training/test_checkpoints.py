@@ -61,3 +61,33 @@ def test_a_checkpoint_of_another_model_is_refused(tmp_path):
     other.compile(keras.optimizers.Adam(), "sparse_categorical_crossentropy")
     with pytest.raises(ValueError, match="different model"):
         other.fit(x, y, epochs=2, verbose=0, callbacks=[EpochCheckpoint(tmp_path)])
+
+
+def test_ema_weights_end_training_and_survive_a_resume(tmp_path):
+    """`train.ema`: the optimizer keeps a moving average of the weights, fit ends with it,
+    and a resumed run restores the average with the rest of the optimizer state."""
+    from shared.training.settings import TrainConfig
+    from shared.training.trainer import make_optimizer
+
+    x = np.random.default_rng(0).normal(size=(32, 4)).astype("float32")
+    y = (x[:, 0] > 0).astype("int32")
+    config = TrainConfig(optimizer="adam", learning_rate=0.05, ema=0.5)
+    assert not make_optimizer(TrainConfig(), 4).use_ema
+
+    def fit(epochs: int) -> keras.Model:
+        model = _model()
+        optimizer = make_optimizer(config, 4)
+        assert optimizer.use_ema and optimizer.ema_momentum == 0.5
+        model.compile(optimizer, "sparse_categorical_crossentropy")
+        model.fit(
+            x, y, epochs=epochs, batch_size=8, verbose=0, callbacks=[EpochCheckpoint(tmp_path)]
+        )
+        return model
+
+    model = fit(2)
+    averages = [v.numpy() for v in model.optimizer._model_variables_moving_average]
+    for weight, average in zip(model.trainable_weights, averages, strict=True):
+        np.testing.assert_allclose(weight.numpy(), average, atol=1e-6)
+    resumed = fit(3)
+    assert int(resumed.optimizer.iterations.numpy()) == 3 * 4
+    assert read_metadata(tmp_path)["epoch"] == 3
