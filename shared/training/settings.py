@@ -29,7 +29,9 @@ class TrainConfig(ConfigModel):
         gt=0,
         lt=1,
         description="keep an exponential moving average of the weights with this momentum "
-        "(e.g. 0.99) and end training with it (Keras optimizers' use_ema); None: off",
+        "(e.g. 0.99, an average over about 1 / (1 - ema) = 100 steps) and end training with "
+        "it (Keras optimizers' use_ema); the average starts at the first step, so leave it "
+        "off for runs of only a few hundred steps; None: off",
     )
 
 
