@@ -177,6 +177,14 @@ class SegmentConfig(ConfigModel):
         2, ge=1, description="3D: random patches drawn per training case per epoch"
     )
     flip: bool = Field(False, description="random flips of training patches along every axis")
+    rotate: float = Field(
+        0.0,
+        ge=0,
+        le=180,
+        description="training: rotate a fifth of the patches (nnU-Net's share) in the plane "
+        "of the first two axes (a canonical volume's axial plane) by a random angle up to "
+        "this many degrees; image linear, labels nearest; 0: off",
+    )
     intensity_jitter: float = Field(
         0.1, ge=0, le=1, description="training: random scale and shift of normalised intensity"
     )

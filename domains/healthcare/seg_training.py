@@ -18,6 +18,7 @@ from domains.healthcare.config import HealthcareConfig
 from domains.healthcare.seg_data import INPUT_SCALE, SegCase
 
 MAX_CLASS_VOXELS = 4096  # foreground voxels kept per class and case for patch centres
+ROTATE_SHARE = 0.2  # nnU-Net rotates a fifth of its training patches
 
 
 # === Loss and metric ===
@@ -147,7 +148,8 @@ def patch_sampler(
     A share `segment.foreground_fraction` of patches is centred on a voxel of a
     foreground class drawn uniformly among those the case holds (class-balanced: a small
     structure is seen as often as a large one); the rest start anywhere. Flips and an
-    intensity scale/shift are applied when configured.
+    intensity scale/shift and in-plane rotations (`segment.rotate`) are applied when
+    configured.
     """
     seg = config.segment
     whole = all(c.image.shape[:-1] == patch for c in cases)
@@ -173,6 +175,8 @@ def patch_sampler(
                 for axis in range(len(patch)):
                     if rng.random() < 0.5:
                         image, mask = np.flip(image, axis), np.flip(mask, axis)
+            if seg.rotate and rng.random() < ROTATE_SHARE:
+                image, mask = rotate_patch(image, mask, rng.uniform(-seg.rotate, seg.rotate))
             if jitter:
                 scale = 1.0 + rng.uniform(-jitter, jitter)
                 shift = rng.uniform(-jitter, jitter) * INPUT_SCALE
@@ -180,6 +184,17 @@ def patch_sampler(
             yield np.ascontiguousarray(image, np.float32), np.ascontiguousarray(mask, np.uint8)
 
     return generate, count
+
+
+def rotate_patch(image: np.ndarray, mask: np.ndarray, degrees: float):
+    """`image` (spatial..., 1) and `mask` (spatial...) rotated together in the plane of
+    their first two axes: the image with linear interpolation, the labels with nearest
+    (so no label is invented between two others); edges repeat the nearest voxel."""
+    from scipy import ndimage
+
+    turned = ndimage.rotate(image, degrees, axes=(0, 1), reshape=False, order=1, mode="nearest")
+    labels = ndimage.rotate(mask, degrees, axes=(0, 1), reshape=False, order=0, mode="nearest")
+    return turned, labels
 
 
 def validation_patches(

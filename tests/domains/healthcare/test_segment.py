@@ -86,6 +86,37 @@ def test_class_balanced_sampler_centres_patches_on_every_class():
     assert with_one > 60 and with_two > 60  # about half each, though class 1 is 8 voxels
 
 
+def test_rotation_turns_image_and_labels_together_in_the_axial_plane():
+    from domains.healthcare.config import HealthcareConfig
+    from domains.healthcare.seg_data import SegCase
+    from domains.healthcare.seg_training import rotate_patch
+    from domains.healthcare.segment import patch_sampler, prepare
+
+    mask = np.zeros((16, 16, 4), np.uint8)
+    mask[2:6, 6:10, :] = 1  # a block off-centre along the first axis
+    mask[10:14, 6:10, :] = 2
+    image = mask[..., None].astype(np.float32) * 100
+    turned, labels = rotate_patch(image, mask, 90.0)
+    np.testing.assert_array_equal(labels, np.rot90(mask, 1, axes=(0, 1)))
+    np.testing.assert_allclose(turned[..., 0], labels * 100.0, atol=1e-3)
+    _, small = rotate_patch(image, mask, 17.0)
+    assert set(np.unique(small)) <= {0, 1, 2}  # nearest: no label between two others
+
+    config = HealthcareConfig.model_validate(
+        {"segment": {"dims": 3, "rotate": 30, "intensity_jitter": 0}}
+    )
+    case = SegCase("a", image[..., 0], mask, (1.0,) * 3)
+    cases = prepare([case] * 50, (16, 16, 4), "none", None, 0)  # each patch is a whole case
+    plain = HealthcareConfig.model_validate(
+        {"segment": {**config.segment.model_dump(), "rotate": 0}}
+    )
+    rotated = [m for _, m in patch_sampler(cases, (16, 16, 4), config, seed=0)[0]()]
+    unrotated = [m for _, m in patch_sampler(cases, (16, 16, 4), plain, seed=0)[0]()]
+    changed = sum(not np.array_equal(m, mask) for m in rotated)
+    assert all(np.array_equal(m, mask) for m in unrotated)
+    assert 3 <= changed <= 25  # about a fifth of 50 patches turned
+
+
 def test_auto_picks_the_unet_and_patch_for_the_source():
     from domains.healthcare.config import HealthcareConfig
     from domains.healthcare.seg_data import SegCase, SegData, model_name, patch_size
