@@ -284,6 +284,34 @@ def test_evaluate_scores_one_image_with_its_mask(hippocampus_run, tmp_path):
     assert {"dice_anterior", "dice_posterior", "hd95"} <= set(m)
 
 
+def test_3d_export_runs_predicts_sliding_windows_in_the_graph(hippocampus_run, tmp_path):
+    """A volume larger than the patch (and one shorter than it on an axis) is served with
+    the Gaussian sliding windows predict uses, so the masks agree."""
+    import tensorflow as tf
+
+    from domains.healthcare.config import HealthcareConfig
+    from domains.healthcare.segment import run_contract, segment_volume, with_window
+    from shared import model_io
+
+    result = hippocampus_run.export(to=tmp_path)
+    meta = json.loads((result.path / "assets.extra" / "deepfield.json").read_text())
+    assert meta["patch_size"] == [16, 16, 16] and "sliding windows" in meta["input"]
+    served = tf.saved_model.load(str(result.path)).signatures["serving_default"]
+    config = HealthcareConfig.model_validate(hippocampus_run.config)
+    contract = with_window(run_contract(hippocampus_run.dir))
+    model = model_io.load_model(hippocampus_run.dir.model_path)
+    volume = np.asarray(
+        nib.load(HIPPOCAMPUS / "imagesTr" / "hippocampus_001.nii.gz").dataobj, np.float32
+    )
+    for image in (volume, volume[:, :, :12]):  # 12 < 16: padded evenly, then cropped back
+        assert any(side > 16 for side in image.shape)
+        out = served(image=tf.constant(image[None]), spacing=tf.constant([[1.0, 1.0, 1.0]]))
+        mask = out["mask"].numpy()[0]
+        here = segment_volume(model, image, contract, config)
+        assert mask.shape == image.shape
+        assert (mask == here).mean() > 0.999  # equal but for float ties between classes
+
+
 def test_predict_writes_a_mask_on_the_inputs_grid_and_affine(hippocampus_run, tmp_path):
     image = HIPPOCAMPUS / "imagesTr" / "hippocampus_001.nii.gz"
     original = nib.load(image)
