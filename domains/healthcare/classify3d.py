@@ -1,5 +1,6 @@
 """Healthcare 3D classification: a zoo volume CNN (`resnet3d`) on MedMNIST 3D archives or
-the 3D CT phantom, calibrated, with an operating point, on a run directory.
+the 3D CT phantom's liver-centred crops (28^3 at 4 mm, lesion or none), calibrated, with
+an operating point, on a run directory.
 
 The classify task runs this module when `model.name` is a volume model (the domain's
 `task` hook). Everything after the predictions is 2D classify's own: `fit_calibration`

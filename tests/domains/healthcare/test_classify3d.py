@@ -1,6 +1,7 @@
 """Healthcare 3D classify: resnet3d on a MedMNIST-3D-format archive (phantom volumes, 16^3),
 the same metrics and calibration as 2D, predict on NIfTI files, the export taking raw
-volumes with their spacing, the 3D phantom builtin, and bad input refused."""
+volumes with their spacing, the 3D phantom builtin (liver-centred crops), and bad input
+refused."""
 
 from __future__ import annotations
 
@@ -125,16 +126,39 @@ def test_export_takes_raw_volumes_with_spacing_and_matches_predict(run, ct_volum
 
 
 # === Data and preprocessing ===
-def test_phantom_builtin_in_3d_is_balanced_windowed_volumes():
+def test_phantom_builtin_in_3d_is_balanced_windowed_liver_crops():
     from domains.healthcare.classify3d_data import PHANTOM_VOLUME_SHAPE, PHANTOM_VOLUMES, load
     from domains.healthcare.config import HealthcareDataConfig
 
     data = load(HealthcareDataConfig(source="builtin:phantom"), seed=2)
     assert data.class_names == ["no_lesion", "lesion"]
     volumes, labels = data.splits["train"].arrays()
+    assert PHANTOM_VOLUME_SHAPE == (28, 28, 28)  # MedMNIST 3D's size
     assert volumes.shape[1:] == (*PHANTOM_VOLUME_SHAPE, 1) and volumes.dtype == np.uint8
     assert 0.4 < labels.mean() < 0.6 and volumes.max() == 255 and volumes.min() == 0
     assert sum(len(s) for s in data.splits.values()) == PHANTOM_VOLUMES
+
+
+def test_phantom_crops_hold_the_liver_and_only_the_lesions_they_are_labelled_with():
+    from domains.healthcare import phantom
+
+    image, mask, spacing = phantom.phantom_crop(3, num_lesions=0)
+    assert image.shape == mask.shape == phantom.CROP_SHAPE
+    assert spacing == phantom.CROP_SPACING_MM == (4.0, 4.0, 4.0)
+    np.testing.assert_array_equal(phantom.phantom_crop(3, num_lesions=0)[0], image)
+    assert not (mask == phantom.LESION).any()
+    for seed in range(6):  # centred on the liver's right lobe: mostly liver
+        _, mask, _ = phantom.phantom_crop(seed, num_lesions=3)
+        lesion = mask == phantom.LESION
+        assert ((mask == phantom.LIVER) | lesion).mean() > 0.45
+        # 1-3 lesions of 5-12 mm radius at 4 mm voxels: 3..3 x 4/3 pi 3^3 voxels in all
+        assert 3 <= lesion.sum() <= 3 * 4 / 3 * np.pi * 3**3 + 30
+    _, labels = phantom.phantom_classification(
+        12, seed=4, dims=3, shape=(16, 16, 16), crop=True, spacing=(6.0, 6.0, 6.0)
+    )
+    assert labels.sum() == 6
+    with pytest.raises(ValueError, match="3D"):
+        phantom.phantom_classification(4, seed=0, dims=2, shape=(16, 16), crop=True)
 
 
 def test_resize_is_trilinear_and_the_identity_at_the_same_size():
