@@ -8,6 +8,7 @@ from shared.blocks.auxiliary_loss import AuxiliaryLoss
 from shared.blocks.bernoulli_rbm import BernoulliRBM
 from shared.blocks.capsule_routing import CapsuleRouting
 from shared.blocks.conv_norm_act import ConvNormAct
+from shared.blocks.feature_pyramid import FeaturePyramid
 from shared.blocks.learned_constant import LearnedConstant
 from shared.blocks.modulated_conv2d import ModulatedConv2D
 from shared.blocks.multi_head_self_attention import MultiHeadSelfAttention
@@ -33,6 +34,7 @@ __all__ = [
     "BernoulliRBM",
     "CapsuleRouting",
     "ConvNormAct",
+    "FeaturePyramid",
     "LearnedConstant",
     "ModulatedConv2D",
     "MultiHeadSelfAttention",
