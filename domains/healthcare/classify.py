@@ -295,22 +295,31 @@ def predict(run: RunDir, config: HealthcareConfig, inputs: list[str]) -> list[di
     model = scoring_model(model_io.load_model(run.model_path), fitted.get("tta", False))
     raw = np.asarray(model.predict(images, verbose=0), np.float64)
     calibrated = apply_calibration(fitted, raw)
-    positive = int(fitted["positive"])
-    results = []
-    for path, probs in zip(paths, calibrated, strict=True):
-        best = int(np.argmax(probs))
-        result: dict[str, Any] = {
-            "input": str(path),
-            "label": names[best],
-            "class_id": best,
-            "probabilities": {n: round(float(p), 6) for n, p in zip(names, probs, strict=True)},
-        }
-        if len(names) == 2:
-            result["positive_class"] = names[positive]
-            result["probability"] = round(float(probs[positive]), 6)
-            result["positive"] = bool(probs[positive] >= fitted["threshold"])
-        results.append(result)
-    return results
+    return [
+        prediction_result(path, probs, names, fitted)
+        for path, probs in zip(paths, calibrated, strict=True)
+    ]
+
+
+def prediction_result(
+    path, probs: np.ndarray, names: list[str], fitted: dict[str, Any], **details: Any
+) -> dict[str, Any]:
+    """What predict prints for one input (2D or 3D): the arg-max label, the calibrated
+    probabilities and, for a binary run, the positive class's probability and decision."""
+    best = int(np.argmax(probs))
+    result: dict[str, Any] = {
+        "input": str(path),
+        **details,
+        "label": names[best],
+        "class_id": best,
+        "probabilities": {n: round(float(p), 6) for n, p in zip(names, probs, strict=True)},
+    }
+    if len(names) == 2:
+        positive = int(fitted["positive"])
+        result["positive_class"] = names[positive]
+        result["probability"] = round(float(probs[positive]), 6)
+        result["positive"] = bool(probs[positive] >= fitted["threshold"])
+    return result
 
 
 def explain(

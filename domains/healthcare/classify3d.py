@@ -157,24 +157,17 @@ def predict(run: RunDir, config: HealthcareConfig, inputs: list[str]) -> list[di
     fitted = classify.read_calibration(run)
     raw = np.asarray(model.predict(volumes, batch_size=PREDICT_BATCH, verbose=0), np.float64)
     calibrated = classify.apply_calibration(fitted, raw)
-    positive = int(fitted["positive"])
-    results = []
-    for path, array, spacing, probs in zip(paths, arrays, spacings, calibrated, strict=True):
-        best = int(np.argmax(probs))
-        result: dict[str, Any] = {
-            "input": str(path),
-            "shape": list(array.shape),
-            "spacing_mm": [round(float(s), 4) for s in spacing],
-            "label": names[best],
-            "class_id": best,
-            "probabilities": {n: round(float(p), 6) for n, p in zip(names, probs, strict=True)},
-        }
-        if len(names) == 2:
-            result["positive_class"] = names[positive]
-            result["probability"] = round(float(probs[positive]), 6)
-            result["positive"] = bool(probs[positive] >= fitted["threshold"])
-        results.append(result)
-    return results
+    return [
+        classify.prediction_result(
+            path,
+            probs,
+            names,
+            fitted,
+            shape=list(array.shape),
+            spacing_mm=[round(float(s), 4) for s in spacing],
+        )
+        for path, array, spacing, probs in zip(paths, arrays, spacings, calibrated, strict=True)
+    ]
 
 
 def explain(

@@ -27,7 +27,7 @@ from domains.healthcare import classify3d_data as vol_data
 from domains.healthcare.config import HealthcareConfig
 from domains.healthcare.serving import CalibratedOutputs
 from shared import model_io
-from shared.export import ServingSpec
+from shared.export import ServingSpec, served_examples
 from shared.run_dir import RunDir
 
 WARMUP_SINGLE = 4  # one-volume requests replayed at load
@@ -105,12 +105,8 @@ def serving_spec(run: RunDir, config: HealthcareConfig) -> ServingSpec:
     batches = [raw[i : i + 1] for i in range(min(WARMUP_SINGLE, len(raw)))]
     if len(raw) > WARMUP_SINGLE:
         batches.append(raw[WARMUP_SINGLE:])
-    warmup, expected = [], []
-    for batch in batches:
-        request = {"volume": batch, "spacing": np.tile(spacing, (len(batch), 1))}
-        out = signatures["serving_default"](**{k: tf.constant(v) for k, v in request.items()})
-        warmup.append(request)
-        expected.append({k: v.numpy() for k, v in out.items()})
+    requests = [{"volume": b, "spacing": np.tile(spacing, (len(b), 1))} for b in batches]
+    warmup, expected = served_examples(signatures["serving_default"], requests)
     return ServingSpec(
         module=module,
         signatures=signatures,

@@ -27,7 +27,7 @@ from domains.healthcare.config import HealthcareConfig
 from domains.healthcare.seg_data import INPUT_SCALE
 from domains.healthcare.sliding_window import gaussian_importance
 from shared import model_io
-from shared.export import ServingSpec
+from shared.export import ServingSpec, served_examples
 from shared.run_dir import RunDir
 
 WARMUP_CASES = 2
@@ -142,15 +142,14 @@ def serving_spec(run: RunDir, config: HealthcareConfig) -> ServingSpec:
     signatures = module.signatures()
     data = seg_data.load(config, config.runtime.seed)
     cases = data.splits["test"][:WARMUP_CASES]
-    warmup, expected = [], []
-    for case in cases:
-        request = {
+    requests = [
+        {
             "image": case.image[None].astype(np.float32),
             "spacing": np.asarray([case.spacing], np.float32),
         }
-        out = signatures["serving_default"](**{k: tf.constant(v) for k, v in request.items()})
-        warmup.append(request)
-        expected.append({k: v.numpy() for k, v in out.items()})
+        for case in cases
+    ]
+    warmup, expected = served_examples(signatures["serving_default"], requests)
     return ServingSpec(
         module=module,
         signatures=signatures,

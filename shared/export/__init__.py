@@ -12,6 +12,7 @@ from shared.export.saved_model import (
     export_saved_model,
     next_version,
     resolve_export,
+    served_examples,
     signature_info,
     write_models_config,
 )
@@ -22,6 +23,7 @@ __all__ = [
     "export_saved_model",
     "next_version",
     "resolve_export",
+    "served_examples",
     "signature_info",
     "write_models_config",
 ]

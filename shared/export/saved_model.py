@@ -72,6 +72,21 @@ class ServingSpec:
     method_names: dict[str, str] = field(default_factory=dict)
 
 
+def served_examples(
+    signature, requests: list[dict[str, np.ndarray]]
+) -> tuple[list[dict[str, np.ndarray]], list[dict[str, np.ndarray]]]:
+    """(warmup, expected) of a `ServingSpec` whose in-process outputs are the signature's
+    own on these requests: for modules where the graph is the only implementation of the
+    preprocessing (the export then checks that the saved model loads and agrees)."""
+    import tensorflow as tf
+
+    expected = []
+    for request in requests:
+        out = signature(**{k: tf.constant(v) for k, v in request.items()})
+        expected.append({k: v.numpy() for k, v in out.items()})
+    return list(requests), expected
+
+
 @dataclass
 class ExportResult:
     path: Path  # DIR/NAME/N
