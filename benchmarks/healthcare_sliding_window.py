@@ -27,24 +27,17 @@ benchmarks.healthcare_sliding_window [--quick]`.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import sys
 import time
 
 import numpy as np
 
+from benchmarks.healthcare_metrics_monai import MISSING, monai_installed
+
 PATCH = (64, 64, 64)
 OVERLAP, SIGMA, BATCH = 0.5, 0.125, 2
 DEPTH, WIDTH, CLASSES = 3, 16, 3
 REPEATS = 3
-MISSING = (
-    "this benchmark needs torch and MONAI, which the project does not install: "
-    "pip install -e '.[health-bench]' --extra-index-url https://download.pytorch.org/whl/cpu"
-)
-
-
-def monai_installed() -> bool:
-    return all(importlib.util.find_spec(name) for name in ("torch", "monai"))
 
 
 def torch_unet3d(depth: int, width: int, classes: int):
