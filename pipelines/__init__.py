@@ -1,6 +1,7 @@
 """The user surface: the `deepfield` CLI and the Python API it shares with notebooks.
 
 from pipelines import vision, finance, rl, load_run   # one API per registered domain
+pipelines.runs(sort="roc_auc")                         # the runs under runs/, a DataFrame
 """
 
 import os
@@ -10,7 +11,11 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from pipelines.run import Run, load_run  # noqa: E402
 
-__all__ = ["Run", "load_run"]
+# The function shadows its module as `pipelines.runs`; import the module's helpers with
+# `from pipelines.runs import ...`. No pandas or TensorFlow until it is called.
+from pipelines.runs import runs  # noqa: E402
+
+__all__ = ["Run", "load_run", "runs"]
 
 
 def __getattr__(name: str):

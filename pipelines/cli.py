@@ -93,6 +93,69 @@ def zoo_show(name, overrides):
     click.echo(show_model(name, list(overrides)))
 
 
+# === runs ===
+@cli.group(cls=NamingGroup)
+def runs() -> None:
+    """The runs under a folder, as a table, without opening them.
+
+    \b
+    Example: deepfield runs list --sort roc_auc
+    """
+
+
+@runs.command("list")
+@click.argument("folder", metavar="[DIR]", default="runs", type=click.Path(path_type=Path))
+@click.option("--domain", help="only runs of this domain (vision, finance, ...)")
+@click.option("--task", help="only runs of this task (classify, credit, ...)")
+@click.option("--sort", "sort", metavar="METRIC", help="best first by METRIC (see above)")
+@click.option("--json", "as_json", is_flag=True, help="a JSON array of the rows, every metric")
+def runs_list(folder, domain, task, sort, as_json):
+    """The runs under DIR (default runs/) as a table, one row per run.
+
+    Columns: folder, domain, task, data, model, status, wall time, date and headline
+    metrics. Broken or unfinished runs are listed with their status and what is wrong.
+
+    --sort orders METRIC descending, except loss-like metrics (loss, hd95, perplexity,
+    ece, brier, cost, *_diff, ...), which go ascending; runs without it come last.
+
+    \b
+    Example: deepfield runs list --domain finance --sort roc_auc
+    """
+    import json
+
+    from pipelines.runs import list_runs, print_listing
+
+    rows = list_runs(folder, domain=domain, task=task, sort=sort)
+    click.echo(json.dumps(rows, indent=2) if as_json else print_listing(rows, folder, sort))
+
+
+@runs.command("compare")
+@click.argument("run_paths", metavar="RUN RUN...", nargs=-1, required=True)
+@click.option(
+    "--dir",
+    "folder",
+    default="runs",
+    type=click.Path(path_type=Path),
+    show_default=True,
+    help="where names as `runs list` prints them are looked up",
+)
+@click.option("--json", "as_json", is_flag=True, help="the comparison as one JSON object")
+def runs_compare(run_paths, folder, as_json):
+    """Config differences (each run's value) and metrics side by side. Runs of
+    different domains compare the keys they share and name the rest.
+
+    \b
+    Example:
+      deepfield runs compare finance/credit/20261130-085747 finance/credit/20261130-091002
+    """
+    import json
+
+    from pipelines.runs import compare_runs, comparison_text
+
+    result = compare_runs(list(run_paths), folder)
+    click.echo(json.dumps(result, indent=2) if as_json else comparison_text(result))
+
+
 def main(argv: list[str] | None = None) -> int:
     try:
         cli.main(args=argv, prog_name="deepfield", standalone_mode=False)
