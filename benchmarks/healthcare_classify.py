@@ -151,13 +151,14 @@ def timing() -> list[dict]:
         start = time.perf_counter()
         run_ = healthcare.train(config="default", data=f"npz:{archive}", run_dir=Path(tmp) / "run")
         seconds = time.perf_counter() - start
+        roc_auc = run_.metrics["roc_auc"]  # read before the folder goes
     return [
         record(
             "healthcare_classify_timing",
             data="PneumoniaMNIST-sized (4708/524/624 28x28, from BreastMNIST images)",
             seconds=seconds,
             limit_seconds=TIMING_LIMIT_S,
-            roc_auc=run_.metrics["roc_auc"],
+            roc_auc=roc_auc,
             ratio=TIMING_LIMIT_S / seconds,
             target=1.0,
         )
