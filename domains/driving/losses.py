@@ -22,8 +22,9 @@ def _positives(count):
 @keras.saving.register_keras_serializable(package="deepfield")
 class FocalClassLoss(keras.losses.Loss):
     """Sigmoid focal loss (Lin et al., 2017; alpha 0.25, gamma 2) summed over locations
-    and classes, over the number of positive locations. Uses Keras's own
-    `binary_focal_crossentropy` (which averages over classes: multiplied back)."""
+    and classes, over the number of positive locations; rows of -1 (ignore regions)
+    count nothing. Uses Keras's own `binary_focal_crossentropy` (which averages over
+    classes: multiplied back)."""
 
     def __init__(self, alpha: float = 0.25, gamma: float = 2.0, name="focal_class", **kwargs):
         super().__init__(name=name, **kwargs)
@@ -32,6 +33,8 @@ class FocalClassLoss(keras.losses.Loss):
 
     def call(self, y_true, y_pred):
         y_true = ops.cast(y_true, y_pred.dtype)
+        counted = ops.cast(y_true[..., 0] >= 0, y_pred.dtype)
+        y_true = ops.maximum(y_true, 0.0)
         per_location = keras.losses.binary_focal_crossentropy(
             y_true,
             y_pred,
@@ -41,7 +44,7 @@ class FocalClassLoss(keras.losses.Loss):
             from_logits=True,
         )
         classes = ops.cast(ops.shape(y_pred)[-1], y_pred.dtype)
-        return ops.sum(per_location) * classes / _positives(ops.sum(y_true))
+        return ops.sum(per_location * counted) * classes / _positives(ops.sum(y_true))
 
     def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "alpha": self.alpha, "gamma": self.gamma}

@@ -13,6 +13,9 @@ to `config.image_size`) -> dict of raw head outputs, named as the losses in
 `detector(model, config)` wraps it with the decoding (scores sqrt(class * centerness),
 boxes from the distances, class-wise NMS in the graph) into `boxes` (B, max_det, 4)
 xyxy input pixels, `scores`, `classes`, `num_detections` and the argmax `mask` (uint8).
+
+The zoo's `trunk_with_heads` is not used: its heads read one trunk output, and these
+read several pyramid levels (and the stride-4 map) and give three detection outputs.
 """
 
 from __future__ import annotations

@@ -15,7 +15,7 @@ training network's output names, so `fit` pairs them with the losses.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import tensorflow as tf
@@ -54,6 +54,8 @@ class Sample:
     boxes: np.ndarray  # (M, 4) float32 xyxy
     classes: np.ndarray  # (M,) int32
     letterbox: Letterbox
+    # Regions whose background locations get no class loss (KITTI DontCare), xyxy.
+    ignore: np.ndarray = field(default_factory=lambda: np.zeros((0, 4), np.float32))
 
 
 def load_sample(frame: Frame, size: tuple[int, int], with_mask: bool) -> Sample:
@@ -67,20 +69,37 @@ def load_sample(frame: Frame, size: tuple[int, int], with_mask: bool) -> Sample:
             raise UserError(f"{frame.image_path} has no mask, and segmentation is on")
         with Image.open(frame.mask_path) as im:
             mask, _ = letterbox_image(np.asarray(im), size, nearest=True, fill=0)
-    return Sample(image, mask, boxes_to_letterbox(frame.boxes, box), frame.classes.copy(), box)
+    return Sample(
+        image,
+        mask,
+        boxes_to_letterbox(frame.boxes, box),
+        frame.classes.copy(),
+        box,
+        boxes_to_letterbox(frame.ignore_boxes, box),
+    )
+
+
+def _flip_x(boxes: np.ndarray, width: int) -> np.ndarray:
+    out = boxes.copy()
+    out[:, [0, 2]] = width - boxes[:, [2, 0]]
+    return out
 
 
 def _flip(sample: Sample) -> Sample:
     w = sample.image.shape[1]
-    boxes = sample.boxes.copy()
-    boxes[:, [0, 2]] = w - sample.boxes[:, [2, 0]]
     mask = None if sample.mask is None else sample.mask[:, ::-1]
-    return Sample(sample.image[:, ::-1], mask, boxes, sample.classes, sample.letterbox)
+    return replace(
+        sample,
+        image=sample.image[:, ::-1],
+        mask=mask,
+        boxes=_flip_x(sample.boxes, w),
+        ignore=_flip_x(sample.ignore, w),
+    )
 
 
 def _scale_crop(sample: Sample, factor: float, rng: np.random.Generator) -> Sample:
     """Zoom by `factor`, then cut (zoom in) or pad (zoom out) back to the input size at
-    a random offset; boxes follow and are clipped, mostly-cut boxes dropped."""
+    a random offset; boxes follow and are clipped, mostly-cut boxes become ignore regions."""
     h, w = sample.image.shape[:2]
     nh, nw = max(1, round(h * factor)), max(1, round(w * factor))
     image = np.asarray(Image.fromarray(sample.image).resize((nw, nh), Image.Resampling.BILINEAR))
@@ -99,10 +118,11 @@ def _scale_crop(sample: Sample, factor: float, rng: np.random.Generator) -> Samp
         zoomed = np.asarray(Image.fromarray(sample.mask).resize((nw, nh), Image.Resampling.NEAREST))
         mask = np.zeros_like(sample.mask)
         mask[dst] = zoomed[src]
-    boxes = sample.boxes * np.array([nw / w, nh / h] * 2, np.float32) + np.array(
-        [ox, oy] * 2, np.float32
-    )
+    scale = np.array([nw / w, nh / h] * 2, np.float32)
+    offset = np.array([ox, oy] * 2, np.float32)
+    boxes = sample.boxes * scale + offset
     clipped = np.clip(boxes, 0, [w, h, w, h]).astype(np.float32)
+    ignore = np.clip(sample.ignore * scale + offset, 0, [w, h, w, h]).astype(np.float32)
 
     def area(b):
         return (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
@@ -112,7 +132,17 @@ def _scale_crop(sample: Sample, factor: float, rng: np.random.Generator) -> Samp
         & (clipped[:, 2] - clipped[:, 0] >= MIN_SIDE_PX)
         & (clipped[:, 3] - clipped[:, 1] >= MIN_SIDE_PX)
     )
-    return Sample(out, mask, clipped[keep], sample.classes[keep], sample.letterbox)
+    # What is left of a mostly-cut box is neither object nor background: ignored.
+    ignore = np.concatenate([ignore, clipped[~keep & (area(clipped) > 0)]])
+    ignore = ignore[(ignore[:, 2] > ignore[:, 0]) & (ignore[:, 3] > ignore[:, 1])]
+    return replace(
+        sample,
+        image=out,
+        mask=mask,
+        boxes=clipped[keep],
+        classes=sample.classes[keep],
+        ignore=ignore,
+    )
 
 
 def _color(image: np.ndarray, strength: float, rng: np.random.Generator) -> np.ndarray:
@@ -128,13 +158,7 @@ def augment(sample: Sample, options: Augment, rng: np.random.Generator) -> Sampl
     if options.scale:
         sample = _scale_crop(sample, float(rng.uniform(1 - options.scale, 1 + options.scale)), rng)
     if options.color:
-        sample = Sample(
-            _color(sample.image, options.color, rng),
-            sample.mask,
-            sample.boxes,
-            sample.classes,
-            sample.letterbox,
-        )
+        sample = replace(sample, image=_color(sample.image, options.color, rng))
     return sample
 
 
@@ -157,7 +181,7 @@ class PerceptionData:
     def targets(self, sample: Sample) -> dict[str, np.ndarray]:
         out: dict[str, np.ndarray] = {}
         if self.assigner is not None:
-            cls, box, ctr = self.assigner.assign(sample.boxes, sample.classes)
+            cls, box, ctr = self.assigner.assign(sample.boxes, sample.classes, sample.ignore)
             out.update(class_logits=cls, box_ltrb=box, centerness_logits=ctr)
         if self.config.segmentation:
             out[MASK_OUTPUT] = np.ascontiguousarray(sample.mask)

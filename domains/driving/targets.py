@@ -74,7 +74,8 @@ def centerness(ltrb: np.ndarray) -> np.ndarray:
 class FCOSAssigner:
     """Per-frame FCOS targets for a fixed input size: `assign(boxes, classes)`.
 
-    Returns `cls` (N, num_classes) one-hot (all zero for background), `box` (N, 5):
+    Returns `cls` (N, num_classes) one-hot (all zero for background, all -1 for a
+    background location inside an `ignore` region: no class loss there), `box` (N, 5):
     l, t, r, b in pixels then the centerness target (0 for background, so the box
     loss can weight and mask by it), and `centerness` (N, 1): the target, -1 for
     background (no loss there).
@@ -87,7 +88,7 @@ class FCOSAssigner:
         self.centres, self.strides, self.ranges = levels.locations()
 
     def assign(
-        self, boxes: np.ndarray, classes: np.ndarray
+        self, boxes: np.ndarray, classes: np.ndarray, ignore: np.ndarray | None = None
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         n = len(self.centres)
         cls = np.zeros((n, self.num_classes), np.float32)
@@ -95,6 +96,13 @@ class FCOSAssigner:
         ctr = -np.ones((n, 1), np.float32)
         boxes = np.asarray(boxes, np.float32).reshape(-1, 4)
         classes = np.asarray(classes, np.int64).reshape(-1)
+        if ignore is not None and len(ignore):
+            ignore = np.asarray(ignore, np.float32).reshape(-1, 4)
+            x, y = self.centres[:, :1], self.centres[:, 1:]
+            inside = (
+                (x > ignore[:, 0]) & (x < ignore[:, 2]) & (y > ignore[:, 1]) & (y < ignore[:, 3])
+            )
+            cls[inside.any(axis=1)] = -1.0  # positives below overwrite their rows
         if not len(boxes):
             return cls, box, ctr
         x = self.centres[:, :1]  # (N, 1) against (1, M)
@@ -115,6 +123,7 @@ class FCOSAssigner:
         positive = np.isfinite(cost[np.arange(n), best])
         idx = np.nonzero(positive)[0]
         chosen = ltrb[idx, best[idx]]
+        cls[idx] = 0.0
         cls[idx, classes[best[idx]]] = 1.0
         box[idx, :4] = chosen
         box[idx, 4] = centerness(chosen)

@@ -17,6 +17,7 @@ class FeaturePyramid(keras.layers.Layer):
     every sum gets a 3x3 output conv. Inputs whose sides are not exact halves ("same"
     padding rounds odd sides up) are handled by cropping the upsampled map to the finer
     one. Returns the list of pyramid maps, finest first (P3, P4, P5 for C3, C4, C5).
+    Keras has no FPN layer (KerasHub's lives inside its RetinaNet and is not a dependency).
 
     Args:
         channels: Width of every pyramid level.

@@ -97,6 +97,28 @@ def test_overlapping_boxes_location_takes_the_smaller_and_empty_frame_is_backgro
     assert cls.sum() == 0 and (ctr == -1).all()
 
 
+def test_ignore_regions_mark_background_locations_only():
+    assigner = FCOSAssigner(LEVELS, num_classes=1)
+    ignore = np.array([[0, 0, 48, 24], [36, 44, 80, 70]])  # the second covers box A
+    cls, _, _ = assigner.assign(np.array([[40, 50, 70, 62]]), np.array([0]), ignore)
+    ignored = np.nonzero(cls[:, 0] == -1)[0]
+    positive = np.nonzero(cls[:, 0] == 1)[0]
+    assert len(positive) == 6  # the box's positives stay positive
+    # P3 centres strictly inside: 6 x 3 in the first region, 5 x 3 less the 6 positives
+    # in the second; P4: x 8, 24, 40 at y 8, and x 40, 56, 72 at y 56; P5: (16, 16), (48, 48).
+    assert len([i for i in ignored if level_of(i)[0] == 8]) == 6 * 3 + 5 * 3 - 6
+    assert [level_of(i) for i in ignored if level_of(i)[0] > 8] == [
+        *[(16, 0, c) for c in (0, 1, 2)],
+        *[(16, 3, c) for c in (2, 3, 4)],
+        (32, 0, 0),
+        (32, 1, 1),
+    ]
+    loss = FocalClassLoss()
+    low = np.where(cls > 0, 20.0, -20.0).astype(np.float32)[None]
+    high_in_ignore = np.where(cls < 0, 20.0, low[0]).astype(np.float32)[None]
+    assert float(loss(cls[None], high_in_ignore)) == pytest.approx(float(loss(cls[None], low)))
+
+
 def test_centerness_values():
     np.testing.assert_allclose(
         centerness(np.array([[5, 5, 5, 5], [1, 2, 3, 4], [0, 1, 1, 1]])),
@@ -239,6 +261,36 @@ def test_flip_mirrors_boxes_and_colour_jitter_leaves_geometry():
     )
     np.testing.assert_array_equal(jittered.mask, _striped_sample().mask)
     assert not np.array_equal(jittered.image, _striped_sample().image)
+
+
+def test_ignore_regions_follow_flip_and_scale():
+    sample = _striped_sample()
+    sample.ignore = np.array([[0, 0, 10, 8]], np.float32)
+    flipped = augment(sample, Augment(flip=1.0, scale=0.0, color=0.0), np.random.default_rng(0))
+    np.testing.assert_allclose(flipped.ignore, [[118, 0, 128, 8]])
+    zoomed = augment(sample, Augment(flip=0.0, scale=0.3, color=0.0), np.random.default_rng(4))
+    dx = zoomed.boxes[0, 0] - 30 * (zoomed.boxes[0, 2] - zoomed.boxes[0, 0]) / 20
+    scale = (zoomed.boxes[0, 2] - zoomed.boxes[0, 0]) / 20
+    expected = np.clip(np.array([0, 0, 10, 8]) * scale + [dx, 0, dx, 0], 0, 128)
+    np.testing.assert_allclose(zoomed.ignore[0, [0, 2]], expected[[0, 2]], atol=0.6)
+
+
+def test_mostly_cut_boxes_become_ignore_regions():
+    from domains.driving.pipeline import _scale_crop
+
+    sample = _striped_sample()
+    sample.boxes = np.array([[0, 20, 10, 36]], np.float32)  # on the left edge
+    dropped = 0
+    for seed in range(20):
+        out = _scale_crop(sample, 1.3, np.random.default_rng(seed))
+        if len(out.boxes):
+            assert out.boxes[0, 2] - out.boxes[0, 0] >= 0.4 * 13 - 1e-3
+            assert not len(out.ignore)
+        elif len(out.ignore):  # partly visible: what is left is ignored
+            dropped += 1
+            assert out.ignore.shape == (1, 4) and out.ignore[0, 0] == 0
+            assert 0 < out.ignore[0, 2] < 0.4 * 13
+    assert dropped >= 2
 
 
 # --------------------------------------------------------------------------- tiny model
