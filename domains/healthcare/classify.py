@@ -65,10 +65,11 @@ def _train(config: HealthcareConfig, run: RunDir) -> dict[str, Any]:
         train_ds = train_ds.map(lambda x, y: (x, y, tf.gather(table, y)))
     val_ds = image_dataset(data, "validation", batch)
     steps = config.train.steps_per_epoch or max(1, -(-len(data.splits["train"]) // batch))
+    train_config = capped_train(config, steps)
 
-    def fit_phase(train_config, epochs, initial_epoch=0, checkpoint_dir=None):
+    def fit_phase(phase, epochs, initial_epoch=0, checkpoint_dir=None):
         model.compile(
-            optimizer=make_optimizer(train_config, steps),
+            optimizer=make_optimizer(phase, steps),
             loss=training_loss(config.model.name),
             metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
             jit_compile=config.train.jit,
@@ -78,7 +79,7 @@ def _train(config: HealthcareConfig, run: RunDir) -> dict[str, Any]:
             train_ds,
             val_ds,
             run=run,
-            train=train_config,
+            train=phase,
             epochs=epochs,
             initial_epoch=initial_epoch,
             checkpoint_dir=checkpoint_dir,
@@ -87,10 +88,10 @@ def _train(config: HealthcareConfig, run: RunDir) -> dict[str, Any]:
     with strategy.scope():
         model = build_classifier(config, data)
         if config.transfer.init_from:
-            source = fit_transfer(model, config.transfer, config.train, run, fit_phase)
+            source = fit_transfer(model, config.transfer, train_config, run, fit_phase)
             LOG.info("backbone initialised from %s", source.path)
         else:
-            fit_phase(config.train, config.train.epochs)
+            fit_phase(train_config, train_config.epochs)
     model_io.save_model(model, run.model_path)
     model = model_io.load_model(run.model_path)  # evaluate what users will load
 
@@ -105,6 +106,20 @@ def _train(config: HealthcareConfig, run: RunDir) -> dict[str, Any]:
         gradcam_grid(model, images, data.class_names, run.plots / "gradcam.png", labels)
     write_card(config, run, data, model, metrics, fitted)
     return metrics
+
+
+def capped_train(config: HealthcareConfig, steps: int):
+    """The `train` section with its epochs cut by `train.max_steps` (logged when it is)."""
+    capped = config.train.capped(steps)
+    if capped.epochs < config.train.epochs:
+        LOG.info(
+            "train.max_steps %d: %d epochs of %d steps instead of %d",
+            config.train.max_steps,
+            capped.epochs,
+            steps,
+            config.train.epochs,
+        )
+    return capped
 
 
 def build_classifier(config: HealthcareConfig, data: ImageData) -> keras.Model:

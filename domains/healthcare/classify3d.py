@@ -70,6 +70,7 @@ def _train(config: HealthcareConfig, run: RunDir) -> dict[str, Any]:
         train_ds = train_ds.map(lambda x, y: (x, y, tf.gather(table, y)))
     val_ds = vol_data.volume_dataset(data, "validation", batch)
     steps = config.train.steps_per_epoch or max(1, -(-len(data.splits["train"]) // batch))
+    train_config = classify.capped_train(config, steps)
     with strategy.scope():
         model = build_model(
             config.model.name,
@@ -78,12 +79,12 @@ def _train(config: HealthcareConfig, run: RunDir) -> dict[str, Any]:
             **config.model.options(),
         )
         model.compile(
-            optimizer=make_optimizer(config.train, steps),
+            optimizer=make_optimizer(train_config, steps),
             loss=training_loss(config.model.name),
             metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
             jit_compile=config.train.jit,
         )
-    fit(model, train_ds, val_ds, run=run, train=config.train)
+    fit(model, train_ds, val_ds, run=run, train=train_config)
     model_io.save_model(model, run.model_path)
     model = model_io.load_model(run.model_path)  # evaluate what users will load
 

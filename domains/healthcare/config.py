@@ -200,13 +200,33 @@ class ExplainConfig(ConfigModel):
     examples: int = Field(8, ge=1, le=64)
 
 
+class HealthcareTrainConfig(TrainConfig):
+    """The shared `train` section plus classify's step cap."""
+
+    max_steps: int | None = Field(
+        None,
+        ge=1,
+        description="classify: cap on training steps; train.epochs is cut to the fewest "
+        "epochs that reach it (the learning-rate schedule follows), so a large set trains "
+        "fewer epochs of the same total work; null: train.epochs as given",
+    )
+
+    def capped(self, steps_per_epoch: int) -> HealthcareTrainConfig:
+        """This section with `epochs` cut to what `max_steps` allows at this many steps
+        per epoch (at least one epoch)."""
+        if self.max_steps is None:
+            return self
+        epochs = min(self.epochs, max(1, -(-self.max_steps // max(1, steps_per_epoch))))
+        return self.model_copy(update={"epochs": epochs})
+
+
 class HealthcareConfig(ConfigModel):
     task: Literal["classify", "segment"] = "classify"
     model: HealthcareModelConfig = HealthcareModelConfig()
     data: HealthcareDataConfig = HealthcareDataConfig()
     calibration: CalibrationConfig = CalibrationConfig()
     threshold: ThresholdConfig = ThresholdConfig()
-    train: TrainConfig = TrainConfig()
+    train: HealthcareTrainConfig = HealthcareTrainConfig()
     runtime: RuntimeConfig = RuntimeConfig()
     explain: ExplainConfig = ExplainConfig()
     segment: SegmentConfig = SegmentConfig()

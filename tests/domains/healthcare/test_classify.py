@@ -248,3 +248,19 @@ def test_test_time_flip_averages_the_image_and_its_mirror(run):
         scoring_model(model, True).predict(mirror, verbose=0), scored, atol=1e-5
     )
     assert scoring_model(model, False) is model
+
+
+def test_max_steps_cuts_epochs_on_large_sets_only():
+    from domains.healthcare.config import HealthcareConfig, HealthcareTrainConfig
+    from shared.errors import UserError
+
+    train = HealthcareTrainConfig(epochs=60, max_steps=2400)
+    assert train.capped(18).epochs == 60  # BreastMNIST: 1,080 steps, under the cap
+    assert train.capped(148).epochs == 17  # PneumoniaMNIST: 17 x 148 = 2,516 >= 2,400
+    assert train.capped(5000).epochs == 1
+    assert HealthcareTrainConfig(epochs=7).capped(10**6).epochs == 7
+    from pipelines.domains import get
+
+    segment = HealthcareConfig.model_validate({"task": "segment", "train": {"max_steps": 10}})
+    with pytest.raises(UserError, match="max_steps caps classify"):
+        get("healthcare").check(segment)
