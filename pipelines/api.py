@@ -11,6 +11,7 @@ resolved and checked before any TensorFlow import, so bad input fails fast.
 
 from __future__ import annotations
 
+import time
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -150,7 +151,12 @@ class DomainAPI:
         if model is not None:
             return self.domain.evaluate_exported(Path(model), data, split, out)
         run, config = self.open(_one_of(run, model), task)
-        return self.domain.evaluate(run.dir, config, data, split, out, **options)
+        started = time.time()
+        metrics = self.domain.evaluate(run.dir, config, data, split, out, **options)
+        from shared.tensorboard_summaries import write_evaluation_summaries
+
+        write_evaluation_summaries(run.dir, metrics, data=data, since=started)  # never raises
+        return metrics
 
     def predict(
         self,

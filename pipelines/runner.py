@@ -144,11 +144,13 @@ def execute(
         return run
     handler = run.attach_log()
     started = time.time()
+    finished = False
     try:
         LOG.info("training %s into %s", domain, run.path)
         train_fn(config, run)
         wall = round(time.time() - started + run.status().get("wall_seconds", 0.0), 1)
         run.set_status("complete", finished=time.strftime("%Y-%m-%dT%H:%M:%S"), wall_seconds=wall)
+        finished = True
     except KeyboardInterrupt:
         wall = round(time.time() - started + run.status().get("wall_seconds", 0.0), 1)
         run.set_status("interrupted", wall_seconds=wall)
@@ -166,6 +168,10 @@ def execute(
         run.set_status("failed")
         raise
     finally:
+        if finished:  # config, metrics, plots, card, graph: a warning if any fails
+            from shared.tensorboard_summaries import write_run_summaries
+
+            write_run_summaries(run)
         if handler:
             RunDir.detach_log(handler)
     return run
