@@ -38,6 +38,7 @@ BENCHMARKS = {
     "healthcare_metrics_monai": "benchmarks.healthcare_metrics_monai",
     "healthcare_segment": "benchmarks.healthcare_segment",
     "healthcare_sliding_window": "benchmarks.healthcare_sliding_window",
+    "driving_multitask": "benchmarks.driving_multitask",
 }
 
 
