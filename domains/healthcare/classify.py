@@ -57,12 +57,7 @@ def _train(config: HealthcareConfig, run: RunDir) -> dict[str, Any]:
     batch, seed = config.train.batch_size, config.runtime.seed
     augment = build_augmentation(config.data.augment, seed=seed) if config.data.augment else None
     train_ds = image_dataset(data, "train", batch, shuffle=True, seed=seed, augment=augment)
-    _, train_labels = data.splits["train"].arrays()
-    weights = class_weights(train_labels, data.num_classes, config.data.class_weight)
-    if weights is not None:
-        LOG.info("class weights (%s): %s", config.data.class_weight, np.round(weights, 3))
-        table = tf.constant(weights)
-        train_ds = train_ds.map(lambda x, y: (x, y, tf.gather(table, y)))
+    train_ds = with_class_weights(train_ds, data, config)
     val_ds = image_dataset(data, "validation", batch)
     steps = config.train.steps_per_epoch or max(1, -(-len(data.splits["train"]) // batch))
     train_config = capped_train(config, steps)
@@ -106,6 +101,17 @@ def _train(config: HealthcareConfig, run: RunDir) -> dict[str, Any]:
         gradcam_grid(model, images, data.class_names, run.plots / "gradcam.png", labels)
     write_card(config, run, data, model, metrics, fitted)
     return metrics
+
+
+def with_class_weights(train_ds, data: ImageData, config: HealthcareConfig):
+    """`train_ds` with each example's class weight (`data.class_weight`), or as it is."""
+    _, train_labels = data.splits["train"].arrays()
+    weights = class_weights(train_labels, data.num_classes, config.data.class_weight)
+    if weights is None:
+        return train_ds
+    LOG.info("class weights (%s): %s", config.data.class_weight, np.round(weights, 3))
+    table = tf.constant(weights)
+    return train_ds.map(lambda x, y: (x, y, tf.gather(table, y)))
 
 
 def capped_train(config: HealthcareConfig, steps: int):

@@ -33,7 +33,6 @@ from shared.errors import UserError
 from shared.explain.gradcam import gradcam_maps, overlay_heatmap
 from shared.run_dir import RunDir, write_json
 from shared.training.trainer import fit, history_rows, make_optimizer, runtime_scope
-from shared.training.weights import class_weights
 from shared.zoo import build_model, training_loss
 
 LOG = logging.getLogger("deepfield.healthcare")
@@ -62,12 +61,7 @@ def _train(config: HealthcareConfig, run: RunDir) -> dict[str, Any]:
     train_ds = vol_data.volume_dataset(
         data, "train", batch, shuffle=True, seed=seed, augment=config.data.augment
     )
-    _, train_labels = data.splits["train"].arrays()
-    weights = class_weights(train_labels, data.num_classes, config.data.class_weight)
-    if weights is not None:
-        LOG.info("class weights (%s): %s", config.data.class_weight, np.round(weights, 3))
-        table = tf.constant(weights)
-        train_ds = train_ds.map(lambda x, y: (x, y, tf.gather(table, y)))
+    train_ds = classify.with_class_weights(train_ds, data, config)
     val_ds = vol_data.volume_dataset(data, "validation", batch)
     steps = config.train.steps_per_epoch or max(1, -(-len(data.splits["train"]) // batch))
     train_config = classify.capped_train(config, steps)

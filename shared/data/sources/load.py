@@ -93,7 +93,13 @@ def image_data_from_arrays(
     generated set, a manifest's decoded files): the splits not given are cut as
     `load_image_data` cuts them, and with `groups` (one key per "train" image, such as a
     patient id) the images of one group stay in one split."""
-    opts = LoadOptions(
+    opts = _in_memory_options(validation_split, test_split, seed)
+    return _finish(spec, array_source(parts, opts, spec, class_names), opts, groups)
+
+
+def _in_memory_options(validation_split: float, test_split: float, seed: int) -> LoadOptions:
+    """The options of a set a domain made in memory: no resize, nothing to skip."""
+    return LoadOptions(
         image_size=None,
         color_mode="auto",
         validation_split=float(validation_split),
@@ -101,7 +107,6 @@ def image_data_from_arrays(
         seed=int(seed),
         on_corrupt="fail",
     )
-    return _finish(spec, array_source(parts, opts, spec, class_names), opts, groups)
 
 
 def image_data_from_splits(
@@ -115,14 +120,7 @@ def image_data_from_splits(
     """An `ImageData` from splits a domain checked and wrapped itself (3D volumes, whose
     (D, H, W, C) the 2D array checks refuse): the splits not given are cut, and duplicates
     and class counts recorded, exactly as `load_image_data` does."""
-    opts = LoadOptions(
-        image_size=None,
-        color_mode="auto",
-        validation_split=float(validation_split),
-        test_split=float(test_split),
-        seed=int(seed),
-        on_corrupt="fail",
-    )
+    opts = _in_memory_options(validation_split, test_split, seed)
     return _finish(spec, loaded, opts)
 
 
