@@ -154,3 +154,13 @@ def list_images(folder: os.PathLike | str) -> list[str]:
         and not name.startswith(".")
         and os.path.isfile(os.path.join(folder, name))
     )
+
+
+def log_notes(notes: list[str], report: dict[str, int], counts: Sequence[str]) -> None:
+    """Add the report's non-zero problem counts (every key but the plain `counts`) to
+    `notes`, and log each note: what a reader says about the set it read."""
+    problems = {k: v for k, v in report.items() if v and k not in counts}
+    if problems:
+        notes.append(", ".join(f"{k.replace('_', ' ')}: {v}" for k, v in problems.items()))
+    for note in notes:
+        log.info("%s", note)

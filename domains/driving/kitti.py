@@ -12,7 +12,6 @@ domain splits them with the shared splitter.
 
 from __future__ import annotations
 
-import logging
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -20,10 +19,14 @@ from pathlib import Path
 import numpy as np
 
 from domains.driving.boxes import clip_boxes
-from domains.driving.detection_set import DetectionSet, Frame, inspect_images, list_images
+from domains.driving.detection_set import (
+    DetectionSet,
+    Frame,
+    inspect_images,
+    list_images,
+    log_notes,
+)
 from shared.errors import UserError
-
-log = logging.getLogger(__name__)
 
 IGNORE = "ignore"
 DEFAULT_CLASS_MAP: dict[str, str | None] = {
@@ -117,13 +120,7 @@ def read_kitti(
         f"{report['ignore_regions']} ignore regions from {image_dir.parent}; no masks: "
         "detection only"
     ]
-    problems = {
-        k: v for k, v in report.items() if v and k not in ("images", "boxes", "ignore_regions")
-    }
-    if problems:
-        notes.append(", ".join(f"{k.replace('_', ' ')}: {v}" for k, v in problems.items()))
-    for note in notes:
-        log.info("%s", note)
+    log_notes(notes, report, ("images", "boxes", "ignore_regions"))
     return DetectionSet(
         source=f"kitti:{Path(path).expanduser()}",
         splits={"train": frames},

@@ -32,6 +32,7 @@ from domains.driving.detection_set import (
     Frame,
     inspect_image,
     inspect_images,
+    log_notes,
 )
 from shared.errors import UserError
 
@@ -258,11 +259,7 @@ def _read_frames(
     ]
     if not has_masks:
         notes.append(f"no masks/ folder beside images/ in {root}: detection only")
-    problems = {k: v for k, v in report.items() if v and k not in ("images", "boxes")}
-    if problems:
-        notes.append(", ".join(f"{k.replace('_', ' ')}: {v}" for k, v in problems.items()))
-    for note in notes:
-        log.info("%s", note)
+    log_notes(notes, report, ("images", "boxes"))
     return DetectionSet(
         source=f"yolo:{root}",
         splits=splits,
