@@ -15,51 +15,9 @@ after augmentation has moved the boxes; Keras and KerasHub have no FCOS assigner
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 
-# FCOS's ranges are 64 px per stride-8 level, doubling per level: hi = 8 * stride.
-RANGE_PER_STRIDE = 8
-
-
-@dataclass(frozen=True)
-class Levels:
-    """The pyramid levels of a model input: strides, map sizes and size ranges."""
-
-    image_size: tuple[int, int]  # (height, width) of the model input
-    strides: tuple[int, ...]  # finest first, e.g. (8, 16, 32)
-
-    @property
-    def shapes(self) -> list[tuple[int, int]]:
-        """(height, width) of each level's map ("same" padding rounds up)."""
-        h, w = self.image_size
-        return [(-(-h // s), -(-w // s)) for s in self.strides]
-
-    @property
-    def size_ranges(self) -> list[tuple[float, float]]:
-        """[lo, hi) of max(l, t, r, b) per level; the first starts at 0, the last is open."""
-        his = [RANGE_PER_STRIDE * s for s in self.strides[:-1]] + [np.inf]
-        los = [0.0] + his[:-1]
-        return list(zip(los, his, strict=True))
-
-    @property
-    def num_locations(self) -> int:
-        return sum(h * w for h, w in self.shapes)
-
-    def locations(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Centres (N, 2) as (x, y) pixels, stride (N,), and size range (N, 2)."""
-        centres, strides, ranges = [], [], []
-        for (h, w), s, rng in zip(self.shapes, self.strides, self.size_ranges, strict=True):
-            ys, xs = np.meshgrid((np.arange(h) + 0.5) * s, (np.arange(w) + 0.5) * s, indexing="ij")
-            centres.append(np.stack([xs.ravel(), ys.ravel()], axis=1))
-            strides.append(np.full(h * w, s, np.float32))
-            ranges.append(np.tile(np.asarray(rng, np.float32), (h * w, 1)))
-        return (
-            np.concatenate(centres).astype(np.float32),
-            np.concatenate(strides),
-            np.concatenate(ranges),
-        )
+from shared.zoo.fcos import Levels
 
 
 def centerness(ltrb: np.ndarray) -> np.ndarray:

@@ -26,6 +26,8 @@ from shared.zoo import (  # noqa: E402, F401  # isort: skip
     capsnet,
     dbn,
     dcgan,
+    detection_losses,
+    fcos,
     gpt,
     lenet,
     ngram_classifier,

@@ -49,6 +49,7 @@ MODEL_KINDS = (
     "autoencoder",
     "generative",
     "segmentation",
+    "detector",
     "policy",
     "other",
 )

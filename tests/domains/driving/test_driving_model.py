@@ -9,12 +9,6 @@ import pytest
 import tensorflow as tf
 
 from domains.driving.letterbox import letterbox_geometry
-from domains.driving.losses import (
-    CenternessLoss,
-    CIoUBoxLoss,
-    FocalClassLoss,
-    SegmentationLoss,
-)
 from domains.driving.model import (
     FCOSDecode,
     PerceptionConfig,
@@ -26,6 +20,12 @@ from domains.driving.pipeline import Augment, PerceptionData, Sample, augment
 from domains.driving.targets import FCOSAssigner, Levels, centerness
 from domains.driving.train_loop import evaluate_perception, iou_from_confusion, mask_confusion
 from shared.errors import UserError
+from shared.zoo.detection_losses import (
+    CenternessLoss,
+    CIoUBoxLoss,
+    FocalClassLoss,
+    SegmentationLoss,
+)
 
 LEVELS = Levels((160, 320), (8, 16, 32))
 TINY = {"width": 8, "fpn_channels": 16, "seg_channels": 8, "head_convs": 1}

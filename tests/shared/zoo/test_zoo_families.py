@@ -116,10 +116,13 @@ def example_inputs(model: keras.Model, n: int = 4, seed: int = 0):
 
 
 def test_every_registered_model_has_a_tiny_config() -> None:
-    # mlp and nature_dqn belong to the RL domain and are tested with it; the table models
-    # are tested in test_zoo_tabular.py.
+    # mlp and nature_dqn belong to the RL domain and are tested with it, fcos (a detector
+    # trained on its own targets and losses) with the driving domain
+    # (tests/domains/driving/test_driving_model.py); the table models are tested in
+    # test_zoo_tabular.py.
     tabular = {"tabular_mlp", "tabular_autoencoder", "tabular_sequence"}
-    assert set(MODELS.names()) == set(TINY_CONFIGS) | {"mlp", "nature_dqn"} | tabular
+    domain_tested = {"mlp", "nature_dqn", "fcos"}
+    assert set(MODELS.names()) == set(TINY_CONFIGS) | domain_tested | tabular
 
 
 @pytest.mark.parametrize("name", sorted(set(TINY_CONFIGS) - PAPER_SIZED))
