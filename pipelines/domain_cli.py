@@ -9,10 +9,12 @@ notebooks do the same thing. Nothing here imports TensorFlow.
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import click
 
+from pipelines.table import aligned, format_number, plain
 from shared.domain import STRATEGIES, Domain, Option, Verb
 
 STRATEGY_HELP = "tf.distribute strategy (auto picks TPU, several GPUs, one GPU or CPU)"
@@ -42,10 +44,11 @@ class DomainGroup(NamingGroup):
 
 
 def click_option(option: Option):
-    """The click option for one declared `Option`."""
-    kwargs: dict = {"default": option.default, "help": option.help, "required": option.required}
+    """The click option for one declared `Option` (help text made up if it has none)."""
+    help = option.help or f"{option.dest.replace('_', ' ')} ({option.type})"
+    kwargs: dict = {"default": option.default, "help": help, "required": option.required}
     if option.type == "flag":
-        return click.option(option.flag, option.dest, is_flag=True, help=option.help)
+        return click.option(option.flag, option.dest, is_flag=True, help=help)
     if option.type == "choice":
         kwargs.update(type=click.Choice(list(option.choices)), show_default=True)
     elif option.type == "int":
@@ -63,11 +66,134 @@ def with_options(func, options):
     return func
 
 
-def print_metrics(run_path, metrics) -> None:
-    shown = "  ".join(
-        f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}" for k, v in metrics.items()
-    )
-    click.echo(f"{run_path}: {shown}")
+# A few well-known metrics shown after the run's headline ones (pipelines.runs), then
+# the counts; the rest are in metrics.json and `--json`.
+WELL_KNOWN = (
+    "accuracy",
+    "roc_auc",
+    "pr_auc",
+    "f1",
+    "map",
+    "map_50",
+    "miou",
+    "dice",
+    "bleu",
+    "perplexity",
+    "mean_return",
+    "loss",
+)
+SHOWN_METRICS = 5
+COUNTS = ("num_examples", "episodes")
+
+
+def shown_metrics(domain: str, metrics: dict) -> list[str]:
+    """The metrics `train` and `evaluate` print: the run's headline metrics (its tour
+    leg's, then its task's, as `runs list` shows them), a few well-known ones, counts."""
+    from pipelines.runs import headline_metrics
+
+    numbers = {k: v for k, v in metrics.items() if _is_number(v)}
+    names = headline_metrics(domain, metrics.get("task"), numbers)
+    names += [m for m in WELL_KNOWN if m in numbers and m not in names]
+    if not names:
+        names = [m for m in numbers if m not in COUNTS]
+    return names[:SHOWN_METRICS] + [m for m in COUNTS if m in numbers]
+
+
+def _is_number(value) -> bool:
+    value = plain(value)
+    return value is None or (isinstance(value, int | float) and not isinstance(value, bool))
+
+
+def metrics_text(domain: str, where, metrics: dict) -> str:
+    """A short aligned table of the headline metrics, then where the run is."""
+    names = shown_metrics(domain, metrics)
+    title = " ".join(str(metrics[k]) for k in ("domain", "task") if metrics.get(k)) or domain
+    if metrics.get("split"):
+        title += f" ({metrics['split']} split)"
+    rows = [[name, format_number(metrics[name])] for name in names]
+    lines = [title, aligned(["metric", "value"], rows, right={1})]
+    hidden = sum(1 for k, v in metrics.items() if _is_number(v) and k not in names)
+    if hidden:
+        lines.append(f"(+{hidden} more metric{'s' if hidden != 1 else ''}: --json prints all)")
+    lines.append(f"run: {where}")
+    return "\n".join(lines)
+
+
+def metrics_json(where, metrics: dict) -> str:
+    """Every metric as one JSON line, with the run's path under "run" (NaN as null)."""
+
+    def clean(value):
+        value = plain(value)
+        if isinstance(value, float) and not math.isfinite(value):
+            return None
+        return value
+
+    return json.dumps({"run": str(where), **{k: clean(v) for k, v in metrics.items()}}, default=str)
+
+
+def print_metrics(domain: str, where, metrics: dict, as_json: bool = False) -> None:
+    text = metrics_json(where, metrics) if as_json else metrics_text(domain, where, metrics)
+    click.echo(text)
+
+
+def with_example(text: str, *examples: str) -> str:
+    """Help text: a one-line description (and more), then `Example:` lines kept as written."""
+    shown = [f"Example: {examples[0]}", *(f"         {e}" for e in examples[1:])]
+    return text.rstrip() + "\n\n\b\n" + "\n".join(shown)
+
+
+def _example_leg(domain: Domain):
+    """The first tour leg (a config known to train well), if the domain has one."""
+    return domain.tour_legs[0] if domain.tour_legs else None
+
+
+def _example_task(domain: Domain) -> str:
+    leg = _example_leg(domain)
+    if leg is not None and leg.task:
+        return leg.task
+    if leg is not None:
+        by_config = {config: task for task, config in domain.task_configs.items()}
+        if leg.config in by_config:
+            return by_config[leg.config]
+    return domain.tasks[0] if domain.tasks else domain.name
+
+
+def _example_run(domain: Domain) -> str:
+    return f"runs/{domain.name}/{_example_task(domain)}/20261130-085747"
+
+
+def train_example(domain: Domain) -> str:
+    """`deepfield <domain> train` with the first tour leg's task, config and data."""
+    leg = _example_leg(domain)
+    words = ["deepfield", domain.name, "train"]
+    if len(domain.tasks) > 1:
+        words += ["--task", _example_task(domain)]
+    if leg is not None:
+        words += ["--config", leg.config]
+        if leg.data:
+            words += ["--data", leg.data]
+    return " ".join(words)
+
+
+def _example_value(option: Option) -> str:
+    if option.choices:
+        return str(option.choices[0])
+    if option.default is not None and option.type != "flag":
+        return str(option.default)
+    return {"int": "10", "float": "1.0", "path": "out"}.get(option.type, option.dest.upper())
+
+
+def verb_example(domain: Domain, verb: Verb) -> str:
+    """An example of a domain's own verb: its run, its required options, an input."""
+    words = ["deepfield", domain.name, verb.name]
+    if verb.needs_run:
+        words += ["--run", _example_run(domain)]
+    for option in verb.options:
+        if option.required:
+            words += [option.flag] + ([] if option.type == "flag" else [_example_value(option)])
+    if verb.inputs:
+        words.append("INPUT")
+    return " ".join(words)
 
 
 def _api(domain: Domain):
@@ -92,7 +218,20 @@ def _task_option(domain: Domain, about_run: bool):
 
 def _run_option(required: bool = True):
     return click.option(
-        "--run", "run_path", required=required, type=click.Path(path_type=Path), help="a run folder"
+        "--run",
+        "run_path",
+        required=required,
+        type=click.Path(path_type=Path),
+        help="a run folder (as `train` printed it)",
+    )
+
+
+def _json_option():
+    return click.option(
+        "--json",
+        "as_json",
+        is_flag=True,
+        help='print every metric as one JSON object (with the run\'s path under "run")',
     )
 
 
@@ -114,7 +253,7 @@ def _split_kwargs(kwargs: dict, domain: Domain, verb: str) -> dict:
 
 # === The common verbs ===
 def train_command(domain: Domain) -> click.Command:
-    def train(task, config, data, overrides, run_dir, jit, **kwargs):
+    def train(task, config, data, overrides, run_dir, jit, as_json, **kwargs):
         declared = _split_kwargs(kwargs, domain, "train")
         given = {k: v for k, v in kwargs.items() if v is not None}
         run = _api(domain).train(
@@ -128,7 +267,7 @@ def train_command(domain: Domain) -> click.Command:
             **declared,
         )
         if run is not None:
-            print_metrics(run.path, run.metrics)
+            print_metrics(domain.name, run.path, run.metrics, as_json)
 
     options = [
         _task_option(domain, about_run=False),
@@ -164,48 +303,65 @@ def train_command(domain: Domain) -> click.Command:
             default=None,
             help="multi-worker: start N workers on localhost",
         ),
-        click.option("--seed", type=int, default=None),
+        click.option("--seed", type=int, default=None, help="random seed (data split, weights)"),
         click.option(
             "--precision",
             default=None,
             type=click.Choice(["float32", "mixed_bfloat16", "mixed_float16"]),
+            help="Keras dtype policy (mixed_* computes in 16 bits, keeps float32 weights)",
         ),
         click.option(
             "--jit", default=None, type=click.Choice(["on", "off"]), help="XLA compilation"
         ),
         click.option("--deterministic", is_flag=True, default=None, help="TF op determinism"),
+        _json_option(),
         *_declared(domain, "train"),
     ]
-    train.__doc__ = f"Train a {domain.name} model; prints the test metrics."
-    return click.command("train")(with_options(train, options))
+    help = with_example(
+        f"Train a {domain.name} model; prints its headline test metrics and the run folder.",
+        train_example(domain),
+        f"{train_example(domain)} --seed 1 --json",
+    )
+    return click.command("train", help=help)(with_options(train, options))
 
 
 def evaluate_command(domain: Domain) -> click.Command:
     exports = type(domain).evaluate_exported is not Domain.evaluate_exported
 
-    def evaluate(run_path, task, data, split, out, model_path=None, **kwargs):
+    def evaluate(run_path, task, data, split, out, as_json, model_path=None, **kwargs):
         declared = _split_kwargs(kwargs, domain, "evaluate")
         metrics = _api(domain).evaluate(
             run_path, data, split, out, model=model_path, task=task, **declared
         )
-        print_metrics(model_path or run_path, metrics)
+        print_metrics(domain.name, model_path or run_path, metrics, as_json)
 
     options = [
         _run_option(required=not exports),
         *([_model_option()] if exports else []),
         _task_option(domain, about_run=True),
         click.option("--data", default=None, help="another source with the run's classes/columns"),
-        click.option("--split", default="test", type=click.Choice(["train", "validation", "test"])),
+        click.option(
+            "--split",
+            default="test",
+            type=click.Choice(["train", "validation", "test"]),
+            show_default=True,
+            help="which of the run's data splits to evaluate on",
+        ),
         click.option(
             "--out",
             type=click.Path(path_type=Path),
             default=None,
             help="write metrics here instead of the run's metrics.json",
         ),
+        _json_option(),
         *_declared(domain, "evaluate"),
     ]
-    evaluate.__doc__ = "Evaluate a finished run; rewrites its metrics.json (or --out)."
-    return click.command("evaluate")(with_options(evaluate, options))
+    help = with_example(
+        "Evaluate a finished run; rewrites its metrics.json (or --out) and prints the "
+        "headline metrics.",
+        f"deepfield {domain.name} evaluate --run {_example_run(domain)} --out metrics.json",
+    )
+    return click.command("evaluate", help=help)(with_options(evaluate, options))
 
 
 def predict_command(domain: Domain) -> click.Command:
@@ -226,8 +382,11 @@ def predict_command(domain: Domain) -> click.Command:
         *_declared(domain, "predict"),
         click.argument("inputs", nargs=-1, required=True),
     ]
-    predict.__doc__ = "Predict inputs (files or JSON); one JSON object per input."
-    return click.command("predict")(with_options(predict, options))
+    help = with_example(
+        "Predict inputs (files or JSON); prints one JSON object per input.",
+        f"deepfield {domain.name} predict --run {_example_run(domain)} INPUT...",
+    )
+    return click.command("predict", help=help)(with_options(predict, options))
 
 
 def explain_command(domain: Domain) -> click.Command:
@@ -240,8 +399,11 @@ def explain_command(domain: Domain) -> click.Command:
         click.option("--out", type=click.Path(path_type=Path), default=None, help="PNG to write"),
         click.argument("inputs", nargs=-1),
     ]
-    explain.__doc__ = "Explain predictions (default: held-out examples); prints the plot's path."
-    return click.command("explain")(with_options(explain, options))
+    help = with_example(
+        "Explain predictions (default: held-out examples); prints the plot's path.",
+        f"deepfield {domain.name} explain --run {_example_run(domain)} --out explain.png",
+    )
+    return click.command("explain", help=help)(with_options(explain, options))
 
 
 def export_command(domain: Domain) -> click.Command:
@@ -276,11 +438,12 @@ def export_command(domain: Domain) -> click.Command:
         ),
         *_declared(domain, "export"),
     ]
-    export.__doc__ = (
+    help = with_example(
         "Export a finished run for TensorFlow Serving: DIR/NAME/N SavedModel, warmup "
-        "requests, DIR/models.config; verified in a fresh process."
+        "requests, DIR/models.config; verified in a fresh process.",
+        f"deepfield {domain.name} export --run {_example_run(domain)} --to serving",
     )
-    return click.command("export")(with_options(export, options))
+    return click.command("export", help=help)(with_options(export, options))
 
 
 # === A domain's own verbs ===
@@ -302,8 +465,8 @@ def extra_command(domain: Domain, verb: Verb) -> click.Command:
         options = [_run_option(), _task_option(domain, about_run=True), *options]
     if verb.inputs:
         options.append(click.argument("inputs", nargs=-1))
-    command.__doc__ = verb.help
-    return click.command(verb.name)(with_options(command, options))
+    help = with_example(verb.help, verb_example(domain, verb))
+    return click.command(verb.name, help=help)(with_options(command, options))
 
 
 BUILDERS = {
@@ -317,7 +480,11 @@ BUILDERS = {
 
 def domain_group(domain: Domain) -> click.Group:
     """The `deepfield <domain>` group with every verb the domain has."""
-    group = DomainGroup(domain.name, help=domain.summary)
+    help = with_example(
+        domain.summary or f"The {domain.name} domain.",
+        train_example(domain),
+    )
+    group = DomainGroup(domain.name, help=help, short_help=domain.summary or None)
     for verb in domain.verbs():
         spec = domain.extra_verb(verb)
         group.add_command(extra_command(domain, spec) if spec else BUILDERS[verb](domain))

@@ -22,6 +22,7 @@ from typing import Any
 
 import yaml
 
+from pipelines.table import aligned, clip, format_number, format_seconds
 from shared.errors import UserError
 
 NOT_METRICS = frozenset({"split", "task", "domain"})
@@ -282,50 +283,6 @@ def runs(
 
 
 # === Printing ===
-def format_number(value: Any) -> str:
-    """Integers as integers, large numbers rounded, the rest to 4 significant digits."""
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "-"
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return str(value)
-    if float(value).is_integer():
-        return str(int(value))
-    return f"{value:.0f}" if abs(value) >= 1e4 else f"{value:.4g}"
-
-
-def format_seconds(seconds: float | None) -> str:
-    if seconds is None:
-        return "-"
-    if seconds < 60:
-        return f"{seconds:.1f}s" if seconds < 10 else f"{seconds:.0f}s"
-    minutes, secs = divmod(round(seconds), 60)
-    if minutes < 60:
-        return f"{minutes}m{secs:02d}s"
-    return f"{minutes // 60}h{minutes % 60:02d}m"
-
-
-def clip(text: str, width: int, *, middle: bool = False) -> str:
-    """`text` in at most `width` characters; `middle` keeps both ends (a path's file name)."""
-    if len(text) <= width:
-        return text
-    if middle and width >= 16 and "/" in text:
-        head = (width - 3) // 2
-        return text[:head] + "..." + text[len(text) - (width - 3 - head) :]
-    return text[: max(width - 3, 0)] + "..."
-
-
-def aligned(header: list[str], rows: list[list[str]], right: set[int] = frozenset()) -> str:
-    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
-    lines = []
-    for cells in [header, *rows]:
-        padded = [
-            c.rjust(w) if i in right else c.ljust(w)
-            for i, (c, w) in enumerate(zip(cells, widths, strict=True))
-        ]
-        lines.append("  ".join(padded).rstrip())
-    return "\n".join(lines)
-
-
 def runs_table(
     rows: list[dict[str, Any]], sort: str | None = None, width: int | None = None
 ) -> str:

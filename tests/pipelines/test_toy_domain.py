@@ -37,7 +37,8 @@ def test_cli_lists_and_trains_the_toy_domain(toy_run):
     path, result = toy_run
     metrics = json.loads((path / "metrics.json").read_text())
     assert metrics["domain"] == "toy" and metrics["loss"] < 0.01
-    assert "loss=" in result.stdout
+    lines = result.stdout.splitlines()  # the headline metrics table, then the run
+    assert any(line.split()[:1] == ["loss"] for line in lines) and lines[-1] == f"run: {path}"
     status = json.loads((path / "status.json").read_text())
     assert status["state"] == "complete" and status["wall_seconds"] > 0
     assert status["environment"]["command"] == f"deepfield toy train --run-dir {path}"
