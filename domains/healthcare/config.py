@@ -17,7 +17,8 @@ from typing import Any, Literal
 from pydantic import ConfigDict, Field
 
 from shared.config import ConfigModel
-from shared.training import RuntimeConfig, TrainConfig
+from shared.training import RuntimeConfig
+from shared.training.settings import StepCappedTrainConfig
 from shared.training.transfer import TransferConfig
 
 # CT windows (level, width) in Hounsfield units, as radiology viewers preset them.
@@ -200,24 +201,8 @@ class ExplainConfig(ConfigModel):
     examples: int = Field(8, ge=1, le=64)
 
 
-class HealthcareTrainConfig(TrainConfig):
-    """The shared `train` section plus classify's step cap."""
-
-    max_steps: int | None = Field(
-        None,
-        ge=1,
-        description="classify: cap on training steps; train.epochs is cut to the fewest "
-        "epochs that reach it (the learning-rate schedule follows), so a large set trains "
-        "fewer epochs of the same total work; null: train.epochs as given",
-    )
-
-    def capped(self, steps_per_epoch: int) -> HealthcareTrainConfig:
-        """This section with `epochs` cut to what `max_steps` allows at this many steps
-        per epoch (at least one epoch)."""
-        if self.max_steps is None:
-            return self
-        epochs = min(self.epochs, max(1, -(-self.max_steps // max(1, steps_per_epoch))))
-        return self.model_copy(update={"epochs": epochs})
+class HealthcareTrainConfig(StepCappedTrainConfig):
+    """The shared `train` section with its step cap (`max_steps`: classify only)."""
 
 
 class HealthcareConfig(ConfigModel):

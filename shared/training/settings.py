@@ -35,6 +35,27 @@ class TrainConfig(ConfigModel):
     )
 
 
+class StepCappedTrainConfig(TrainConfig):
+    """The `train` section plus a cap on training steps, for domains whose data sets range
+    from tens to thousands of examples: many epochs of a small set, fewer of a large one."""
+
+    max_steps: int | None = Field(
+        None,
+        ge=1,
+        description="cap on training steps; train.epochs is cut to the fewest epochs that "
+        "reach it (the learning-rate schedule follows), so a large set trains fewer epochs "
+        "of the same total work; null: train.epochs as given",
+    )
+
+    def capped(self, steps_per_epoch: int) -> StepCappedTrainConfig:
+        """This section with `epochs` cut to what `max_steps` allows at this many steps
+        per epoch (at least one epoch)."""
+        if self.max_steps is None:
+            return self
+        epochs = min(self.epochs, max(1, -(-self.max_steps // max(1, steps_per_epoch))))
+        return self.model_copy(update={"epochs": epochs})
+
+
 class RuntimeConfig(ConfigModel):
     """Where and how reproducibly to run."""
 
