@@ -1,20 +1,31 @@
 """`deepfield tour`: every domain's leg on embedded data, and one report.
 
 Each registered domain declares its legs (`Domain.tour_legs`). Each leg trains into
-`runs/tour/<leg>` from scratch, evaluates, and contributes a row to `runs/tour/REPORT.md`
-with its metrics and links to its plots. A full tour in which a leg misses its target
+`runs/tour/<leg>` from scratch, evaluates, and contributes a row and a section to
+`runs/tour/REPORT.md` (metrics as tables, key plots inline) and to `runs/tour/REPORT.html`
+(the same as one self-contained page with the plots embedded; see report_html). A full tour in which a leg misses its target
 raises TargetMissed (exit code 3); `--quick` has no targets.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 import shutil
 import time
 from pathlib import Path
 
 from pipelines.domains import all_domains
+from pipelines.report_html import (
+    key_plots,
+    leg_facts,
+    leg_status,
+    main_metrics,
+    render_html,
+    target_text,
+)
 from pipelines.run import Run
+from pipelines.runs import format_number, format_seconds
 from shared.domain import TourLeg
 from shared.errors import TargetMissed
 from shared.run_dir import write_atomic
@@ -38,7 +49,8 @@ def run_leg(domain: str, leg: TourLeg, path: Path, quick: bool) -> Run:
 
 
 def run_tour(out: Path, quick: bool = False) -> Path:
-    """Run every leg into `out` and write `out/REPORT.md`; returns the report's path."""
+    """Run every leg into `out`, write `out/REPORT.md` and `out/REPORT.html`; returns the
+    Markdown report's path."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     rows = []
@@ -51,9 +63,12 @@ def run_tour(out: Path, quick: bool = False) -> Path:
         seconds = time.perf_counter() - start
         rows.append((leg, run, seconds))
     report = out / "REPORT.md"
-    write_atomic(report, render_report(rows, quick))
+    write_atomic(report, render_report(rows, quick, out))
+    page = out / "REPORT.html"
+    write_atomic(page, render_html(rows, out, quick))
     print(summary_table(rows, quick))
     print(f"report: {report}")
+    print(f"page:   {page} (plots embedded; opens offline)")
     missed = [leg.name for leg, run, _ in rows if not quick and not met_target(leg, run)]
     if missed:
         raise TargetMissed(
@@ -64,44 +79,64 @@ def run_tour(out: Path, quick: bool = False) -> Path:
 
 
 def met_target(leg: TourLeg, run: Run) -> bool:
-    value = run.metrics.get(leg.headline)
-    return leg.target is None or (isinstance(value, int | float) and value >= leg.target)
+    return leg_status(leg, run.metrics, quick=False) in ("pass", "none")
 
 
-def _metric_text(metrics: dict) -> str:
-    return ", ".join(
-        f"{k} {v:.4f}" for k, v in metrics.items() if isinstance(v, float) and k != "num_examples"
-    )
-
-
-def render_report(rows, quick: bool) -> str:
+def render_report(rows, quick: bool, out: Path | None = None) -> str:
+    """REPORT.md: a summary table, then per leg its facts, a metrics table and its key
+    plots inline (the others linked); paths are relative to the report's folder."""
+    out = Path(out) if out is not None else Path(".")
+    mode = " (quick mode: few epochs, no targets)" if quick else ""
     lines = [
         "# Deepfield tour report",
         "",
-        f"Generated {time.strftime('%Y-%m-%d %H:%M')}{' (quick mode: few epochs)' if quick else ''}.",
+        f"Generated {time.strftime('%Y-%m-%d %H:%M')}{mode}. "
+        "The same report with its plots embedded: [REPORT.html](REPORT.html).",
         "",
-        "| leg | what | headline | target | metrics | time |",
-        "|---|---|---|---|---|---|",
+        "| leg | what | metric | value | target | status | time |",
+        "|---|---|---|--:|---|---|--:|",
     ]
     for leg, run, seconds in rows:
         metrics = run.metrics
-        value = metrics.get(leg.headline)
-        target = f">= {leg.target}" if leg.target is not None else "-"
+        status = leg_status(leg, metrics, quick)
         lines.append(
-            f"| [{leg.name}]({leg.name}/) | {leg.description} | {leg.headline} {value:.4f} | "
-            f"{target} | {_metric_text(metrics)} | {seconds:.0f} s |"
+            f"| [{leg.name}](#{leg.name}) | {_cell(leg.description)} | {leg.headline} | "
+            f"{format_number(metrics.get(leg.headline))} | {target_text(leg)} | "
+            f"{STATUS_TEXT.get(status, status)} | {format_seconds(seconds)} |"
         )
     for leg, run, _ in rows:
+        path = Path(getattr(run, "path", None) or out / leg.name)
+        summary, facts = leg_facts(path)
+        lines += ["", f"## {leg.name}", "", leg.description, ""]
+        if summary:
+            lines += [summary, ""]
+        lines += ["| | |", "|---|---|"]
+        lines += [f"| {k} | {_cell(v)} |" for k, v in facts]
         lines += [
-            "",
-            f"## {leg.name}",
-            "",
-            f"Run: [{leg.name}/]({leg.name}/), "
-            f"model card: [{leg.name}/MODEL_CARD.md]({leg.name}/MODEL_CARD.md)",
+            f"| run | [{leg.name}/]({leg.name}/), [MODEL_CARD.md]({leg.name}/MODEL_CARD.md) |",
             "",
         ]
-        lines += [f"![{p.stem}]({leg.name}/plots/{p.name})" for p in run.plots]
-    return "\n".join(lines) + "\n"
+        shown, left_out = main_metrics(run.metrics, [leg.headline])
+        if shown:
+            lines += ["| metric | value |", "|---|--:|"]
+            lines += [f"| {k} | {format_number(v)} |" for k, v in shown]
+            if left_out:
+                lines += ["", f"{left_out} more in [metrics.json]({leg.name}/metrics.json)."]
+            lines.append("")
+        plots, others = key_plots([Path(p) for p in run.plots])
+        for plot in plots:
+            lines += [f"![{leg.name}: {plot.stem}]({leg.name}/plots/{plot.name})", ""]
+        if others:
+            links = ", ".join(f"[{p.stem}]({leg.name}/plots/{p.name})" for p in others)
+            lines += [f"Other plots: {links}.", ""]
+    return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).rstrip() + "\n"
+
+
+STATUS_TEXT = {"pass": "pass", "miss": "**MISS**", "quick": "quick", "none": "-"}
+
+
+def _cell(text: str) -> str:
+    return str(text).replace("|", "\\|").replace("\n", " ")
 
 
 def summary_table(rows, quick: bool) -> str:
@@ -109,12 +144,10 @@ def summary_table(rows, quick: bool) -> str:
     lines = ["", header, "-" * len(header)]
     for leg, run, seconds in rows:
         value = run.metrics.get(leg.headline)
-        value = float("nan") if value is None else value
-        met = (
-            "quick" if quick or leg.target is None else ("ok" if met_target(leg, run) else "MISSED")
-        )
-        target = f">= {leg.target}" if leg.target is not None else "-"
+        status = leg_status(leg, run.metrics, quick)
+        met = {"pass": "ok", "miss": "MISSED", "none": "quick"}.get(status, status)
         lines.append(
-            f"{leg.name:<10} {leg.headline + f' {value:.4f}':<22} {target:<10} {met:<8} {seconds:>6.0f}s"
+            f"{leg.name:<10} {leg.headline + ' ' + format_number(value):<22} "
+            f"{target_text(leg):<10} {met:<8} {seconds:>6.0f}s"
         )
     return "\n".join(lines)
