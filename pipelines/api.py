@@ -30,6 +30,7 @@ COMMON_SHORTCUTS = {
     "local_workers": "runtime.local_workers",
     "seed": "runtime.seed",
     "deterministic": "runtime.deterministic",
+    "track": "runtime.track",
     "precision": "train.precision",
     "jit": "train.jit",
     "epochs": "train.epochs",

@@ -314,6 +314,13 @@ def train_command(domain: Domain) -> click.Command:
             "--jit", default=None, type=click.Choice(["on", "off"]), help="XLA compilation"
         ),
         click.option("--deterministic", is_flag=True, default=None, help="TF op determinism"),
+        click.option(
+            "--track",
+            default=None,
+            type=click.Choice(["none", "mlflow"]),
+            help="also log the finished run to MLflow (MLFLOW_TRACKING_URI, else its local "
+            "store); needs pip install -e '.[mlflow]'",
+        ),
         _json_option(),
         *_declared(domain, "train"),
     ]

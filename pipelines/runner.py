@@ -2,8 +2,9 @@
 
 Resolve the run directory, refuse to mix two configs in one folder, resume what a kill
 interrupted, start local workers for a one-machine multi-worker run, mark the run
-complete only once its model and metrics exist, and keep every failure's traceback in
-the run's log.
+complete only once its model and metrics exist, keep every failure's traceback in the
+run's log, and once a run completes, write its TensorBoard summaries and (with
+`runtime.track: mlflow`) log it to MLflow (shared.tracking).
 """
 
 from __future__ import annotations
@@ -121,7 +122,10 @@ def execute(
     the run is the chief's to finish.
     """
     from shared.distribute import configure_devices, is_chief, should_launch_local_workers
+    from shared.tracking import check_tracking
 
+    if is_chief():  # the process that will log the run: refuse what could not, before TF
+        check_tracking(config, domain)
     configure_devices(config.runtime)
     if should_launch_local_workers(config.runtime):
         prepare_run(run_path, config, domain, write=False)
@@ -172,6 +176,9 @@ def execute(
             from shared.tensorboard_summaries import write_run_summaries
 
             write_run_summaries(run)
+            from shared.tracking import track_finished  # --track mlflow; never fails a run
+
+            track_finished(run, config, domain)
         if handler:
             RunDir.detach_log(handler)
     return run

@@ -65,3 +65,9 @@ class RuntimeConfig(ConfigModel):
     tpu: str | None = Field(None, description="TPU name or grpc:// address for the resolver")
     seed: int = 42
     deterministic: bool = False
+    track: Literal["none", "mlflow"] = Field(
+        "none",
+        description="also log the finished run to an experiment tracker: mlflow logs params, "
+        "per-epoch metrics, plots, the model card and the model to MLFLOW_TRACKING_URI "
+        "(default: MLflow's local store); needs pip install -e '.[mlflow]'",
+    )
