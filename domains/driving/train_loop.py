@@ -14,12 +14,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import keras
 import numpy as np
 from PIL import Image
 
-from domains.driving.detection_metrics import Detections, coco_evaluate
+from domains.driving.detection_metrics import CocoResult, Detections, coco_evaluate
 from domains.driving.detection_set import Frame
 from domains.driving.letterbox import boxes_from_letterbox
 from domains.driving.model import (
@@ -28,7 +29,7 @@ from domains.driving.model import (
     detector,
     perception_model,
 )
-from domains.driving.pipeline import Augment, PerceptionData
+from domains.driving.pipeline import Augment, PerceptionData, load_sample
 from shared.training.settings import TrainConfig
 from shared.training.trainer import make_optimizer
 
@@ -96,22 +97,35 @@ def _mask_to_frame(mask: np.ndarray, sample, frame: Frame) -> np.ndarray:
     return crop
 
 
-def evaluate_perception(
-    model: keras.Model,
+@dataclass(eq=False)
+class Scored:
+    """The decoded model's output on frames, in the frames' own pixels."""
+
+    detections: list[Detections]
+    confusion: np.ndarray  # mask classes x mask classes, every pixel of the frames
+    masks: list[np.ndarray]  # the first `keep_masks` predicted masks
+    seconds: float  # in the model (decoding and NMS included), not in loading
+
+
+def run_detector(
+    decoded: keras.Model,
     frames: Sequence[Frame],
     config: PerceptionConfig,
-    class_names: Sequence[str],
     *,
     batch_size: int = 16,
-) -> dict[str, float]:
-    """Metrics of the trained network (`model`, the training network) on `frames`."""
-    decoded = detector(model, config)
-    data = PerceptionData(frames, config)
+    keep_masks: int = 0,
+) -> Scored:
+    """`decoded` (`detector(model, config)`) over `frames`, boxes and masks mapped back
+    out of the letterbox into each frame's pixels."""
+    # Truth masks are read from their files below; the letterboxed ones are not needed,
+    # and frames without masks (predict's inputs) score detection only.
+    samples = [load_sample(f, config.image_size, with_mask=False) for f in frames]
     detections: list[Detections] = []
+    masks: list[np.ndarray] = []
     confusion = np.zeros((config.num_mask_classes,) * 2, np.int64)
     seconds = 0.0
-    for start in range(0, len(data), batch_size):
-        chunk = data.samples[start : start + batch_size]
+    for start in range(0, len(samples), batch_size):
+        chunk = samples[start : start + batch_size]
         images = np.stack([s.image for s in chunk]).astype(np.float32)
         begin = time.perf_counter()
         out = decoded.predict_on_batch(images)
@@ -127,18 +141,43 @@ def evaluate_perception(
                     )
                 )
             if config.segmentation:
-                with Image.open(frame.mask_path) as im:
-                    truth = np.asarray(im)
                 pred = _mask_to_frame(np.asarray(out["mask"][i]), sample, frame)
-                confusion += mask_confusion(truth, pred, config.num_mask_classes)
+                if len(masks) < keep_masks:
+                    masks.append(pred)
+                if frame.mask_path is not None:
+                    with Image.open(frame.mask_path) as im:
+                        truth = np.asarray(im)
+                    confusion += mask_confusion(truth, pred, config.num_mask_classes)
+    return Scored(detections, confusion, masks, seconds)
+
+
+def scored_metrics(
+    scored: Scored, frames: Sequence[Frame], config: PerceptionConfig, class_names
+) -> tuple[dict[str, float], CocoResult | None]:
+    """COCO detection metrics and mask IoUs of `scored`, and the COCO result (curves)."""
     metrics: dict[str, float] = {"num_examples": float(len(frames))}
+    coco = None
     if config.detection:
-        metrics.update(coco_evaluate(frames, detections, class_names).metrics())
-    if config.segmentation:
-        ious = iou_from_confusion(confusion)
+        coco = coco_evaluate(frames, scored.detections, class_names)
+        metrics.update(coco.metrics())
+    if config.segmentation and scored.confusion.sum():
+        ious = iou_from_confusion(scored.confusion)
         for k, name in MASK_METRICS.items():
             if k < len(ious):
                 metrics[name] = float(ious[k])
         metrics["miou"] = float(np.nanmean(ious))
-    metrics["frames_per_second"] = len(frames) / seconds if seconds else float("nan")
-    return metrics
+    metrics["frames_per_second"] = len(frames) / scored.seconds if scored.seconds else float("nan")
+    return metrics, coco
+
+
+def evaluate_perception(
+    model: keras.Model,
+    frames: Sequence[Frame],
+    config: PerceptionConfig,
+    class_names: Sequence[str],
+    *,
+    batch_size: int = 16,
+) -> dict[str, float]:
+    """Metrics of the trained network (`model`, the training network) on `frames`."""
+    scored = run_detector(detector(model, config), frames, config, batch_size=batch_size)
+    return scored_metrics(scored, frames, config, class_names)[0]

@@ -200,7 +200,15 @@ def build_model(
             f"unknown option{'s' if len(unknown) > 1 else ''} {', '.join(hints)} for model "
             f"{name!r}; valid options: {', '.join(valid) or '(none)'}"
         )
-    classes = None if num_classes is None else check_num_classes(num_classes)
+    if num_classes is None:
+        classes = None
+    elif SPECS.get(name, ModelSpec()).kind == "detector":
+        # A detector scores each class with its own sigmoid: one class (vehicles) is fine.
+        if not isinstance(num_classes, int) or isinstance(num_classes, bool) or num_classes < 1:
+            raise UserError(f"num_classes must be an integer >= 1, got {num_classes!r}")
+        classes = num_classes
+    else:
+        classes = check_num_classes(num_classes)
     return builder(check_shape(input_shape), classes, **options)
 
 
