@@ -14,6 +14,20 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 REPO = Path(__file__).resolve().parents[1]
 
 
+@pytest.fixture(scope="session", autouse=True)
+def data_cache(tmp_path_factory):
+    """Generated builtin data (driving's simulated frames) goes to one cache per session,
+    shared by in-process and CLI runs, and never into the user's ~/.cache."""
+    folder = tmp_path_factory.mktemp("cache")
+    previous = os.environ.get("DEEPFIELD_CACHE")
+    os.environ["DEEPFIELD_CACHE"] = str(folder)
+    yield folder
+    if previous is None:
+        os.environ.pop("DEEPFIELD_CACHE", None)
+    else:
+        os.environ["DEEPFIELD_CACHE"] = previous
+
+
 def run_cli(*args: str, timeout: int = 600, env: dict | None = None) -> subprocess.CompletedProcess:
     """`deepfield ARGS` in a fresh process (needed where TF's devices must be set at start)."""
     return subprocess.run(

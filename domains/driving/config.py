@@ -15,22 +15,11 @@ from typing import Any, Literal
 
 from pydantic import ConfigDict, Field, field_validator
 
+from domains.driving.kitti import DEFAULT_CLASS_MAP
 from shared.config import ConfigModel
 from shared.errors import UserError
 from shared.training import RuntimeConfig
 from shared.training.settings import StepCappedTrainConfig
-
-# KITTI's object classes -> the classes a model trains on (None: left out, not ignored).
-DEFAULT_KITTI_CLASS_MAP: dict[str, str | None] = {
-    "Car": "vehicle",
-    "Van": "vehicle",
-    "Truck": "vehicle",
-    "Pedestrian": "pedestrian",
-    "Person_sitting": "pedestrian",
-    "Cyclist": "cyclist",
-    "Tram": None,
-    "Misc": None,
-}
 
 
 class DrivingModelConfig(ConfigModel):
@@ -57,6 +46,12 @@ class DrivingModelConfig(ConfigModel):
     max_detections: int = Field(100, ge=1, le=1000, description="detections per image (padded)")
     pre_nms_top_k: int = Field(1000, ge=1, description="locations that enter NMS")
 
+    @field_validator("segmentation", mode="before")
+    @classmethod
+    def _yaml_booleans(cls, value: Any) -> Any:
+        # YAML reads a bare on / off (and true / false) as booleans.
+        return {True: "on", False: "off"}.get(value, value) if isinstance(value, bool) else value
+
 
 class DrivingDataConfig(ConfigModel):
     source: str = "builtin:highway"
@@ -74,9 +69,9 @@ class DrivingDataConfig(ConfigModel):
     )
     on_corrupt: Literal["skip", "fail"] = "skip"
     class_map: dict[str, str | None] = Field(
-        default_factory=lambda: dict(DEFAULT_KITTI_CLASS_MAP),
-        description="kitti: KITTI type -> trained class (null: left out); DontCare regions "
-        "are always ignored",
+        default_factory=lambda: dict(DEFAULT_CLASS_MAP),
+        description="kitti: KITTI type -> trained class; 'ignore': a region neither "
+        "rewarded nor penalised (DontCare, Tram, Misc by default); null: dropped",
     )
     frames: int = Field(
         240, ge=10, le=20000, description="builtin:highway: frames to simulate (80/10/10 split)"
