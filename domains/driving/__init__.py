@@ -44,6 +44,27 @@ class DrivingDomain(Domain):
     strategies = ("auto", "default", "one-device", "mirrored")
     strategies_note = "driving trains with Keras fit, which fails under multi-worker (keras#20585)"
     task_module = "domains.driving.task"
+    verb_options = {
+        "export": (
+            Option(
+                "--format",
+                "format",
+                "choice",
+                "saved_model (TF Serving: bytes in, NMS in the graph) or tflite (image "
+                "tensor in, NMS left to the caller)",
+                "saved_model",
+                ("saved_model", "tflite"),
+            ),
+            Option(
+                "--quantize",
+                "quantize",
+                "choice",
+                "TFLite post-training quantization of the weights",
+                "none",
+                ("none", "dynamic", "float16"),
+            ),
+        ),
+    }
     extra_verbs = (
         Verb(
             "simulate",
@@ -124,3 +145,14 @@ class DrivingDomain(Domain):
         from domains.driving import task
 
         return task.serving_spec(run, config)
+
+    def export(self, run, config, to, name, version, overwrite, base_path="/models", **options):
+        """A TF Serving SavedModel, or with `format="tflite"` a TFLite file and report."""
+        fmt, quantize = options.get("format") or "saved_model", options.get("quantize") or "none"
+        if fmt == "tflite":
+            from domains.driving import task
+
+            return task.export_tflite(run, config, Path(to), name, quantize, overwrite)
+        if quantize != "none":
+            raise UserError("--quantize applies to --format tflite only")
+        return super().export(run, config, to, name, version, overwrite, base_path)

@@ -368,3 +368,59 @@ def write_card(config, run, found: DetectionSet, model, metrics, details) -> Non
             "score, not a causal explanation.",
         ],
     )
+
+
+# === Export ===
+def _example_images(config: DrivingConfig, limit: int = 4) -> list[bytes]:
+    """Encoded test frames of the run's data: the export's warmup requests."""
+    found, _ = driving_data.load(config)
+    frames = (found.splits["test"] or found.frames())[:limit]
+    return [Path(f.image_path).read_bytes() for f in frames]
+
+
+def serving_spec(run: RunDir, config: DrivingConfig):
+    """The SavedModel of a finished run (`serving.PerceptionServing`): encoded images of
+    any size in; boxes, scores, classes, labels, num_detections and the mask in each
+    image's own pixels out; warmed up with test frames of the run's data."""
+    from domains.driving.serving import perception_serving_spec
+    from shared import model_io
+
+    details = run_details(run)
+    perception = perception_config(config, details)
+    return perception_serving_spec(
+        model_io.load_model(run.model_path),
+        perception,
+        details["classes"],
+        details["mask_names"] if perception.segmentation else None,
+        _example_images(config),
+        metadata={"run": str(run.path.resolve()), "data": details.get("source")},
+    )
+
+
+def export_tflite(
+    run: RunDir, config: DrivingConfig, to: Path, name: str, quantize: str, overwrite: bool
+) -> dict[str, Any]:
+    """`to/name.tflite` and its `.json` report: the network with dense decoding (every
+    location's box and score); non-maximum suppression is the caller's
+    (`serving.decode_detections`, documented in the report)."""
+    from domains.driving.serving import export_tflite as write_tflite
+    from shared import model_io
+
+    if to.exists() and not to.is_dir():
+        raise UserError(f"--to {to} is a file; give a folder")
+    target = to / f"{name}.tflite"
+    if target.exists() and not overwrite:
+        raise UserError(f"{target} already exists; pass --overwrite or another --name")
+    if quantize not in ("none", "dynamic", "float16"):
+        raise UserError(f"--quantize {quantize}: driving's TFLite takes none, dynamic or float16")
+    details = run_details(run)
+    perception = perception_config(config, details)
+    to.mkdir(parents=True, exist_ok=True)
+    return write_tflite(
+        model_io.load_model(run.model_path),
+        perception,
+        target,
+        details["classes"],
+        details["mask_names"] if perception.segmentation else None,
+        quantize=quantize,
+    )
