@@ -27,7 +27,15 @@ class TopGroup(NamingGroup):
 @click.group(cls=TopGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("-v", "--verbose", is_flag=True, help="debug logging")
 def cli(verbose: bool) -> None:
-    """Deepfield: applied deep learning on Keras 3 and TensorFlow."""
+    """Deepfield: applied deep learning on Keras 3 and TensorFlow.
+
+    `deepfield DOMAIN VERB` trains, evaluates, predicts, explains and exports; `tour`
+    runs every domain on embedded data; `zoo` and `runs` list models and runs.
+
+    \b
+    Example: deepfield tour --quick
+             deepfield vision train --help
+    """
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.INFO,
         format="%(message)s",
@@ -55,26 +63,67 @@ _add_domain_groups()
 # === tour ===
 @cli.command()
 @click.option("--quick", is_flag=True, help="a few epochs per leg, for a smoke test")
-@click.option("--out", type=click.Path(path_type=Path), default=Path("runs/tour"))
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path),
+    default=Path("runs/tour"),
+    show_default=True,
+    help="folder for the legs' runs and the report",
+)
 def tour(quick, out):
-    """The main job: every domain on embedded data, with a report."""
+    """The main job: every domain on embedded data, with a report.
+
+    Exit code 3 when a leg misses its target (full tour only).
+
+    \b
+    Example: deepfield tour --quick --out runs/tour-quick
+    """
     from pipelines.tour import run_tour
 
     run_tour(out, quick=quick)  # raises TargetMissed (exit 3) when a leg misses its target
 
 
 # === zoo ===
-@cli.group()
+@cli.group(cls=NamingGroup)
 def zoo() -> None:
-    """The architecture zoo."""
+    """The architecture zoo: every model by name, its size and cost.
+
+    \b
+    Example: deepfield zoo list --kind image_classifier
+    """
+
+
+def _kinds() -> str:
+    from shared.model_catalog import entries
+
+    return ", ".join(sorted({entry["kind"] for entry in entries().values()}))
 
 
 @zoo.command("list")
-def zoo_list():
-    """Every model: weight layers, parameters and forward FLOPs at its preset input."""
-    from pipelines.zoo import list_models
+@click.argument("pattern", metavar="[PATTERN]", required=False)
+@click.option("--name", "name_glob", metavar="GLOB", help="only models whose name matches GLOB")
+@click.option("--kind", metavar="KIND", help=f"only models of this kind: {_kinds()}")
+@click.option(
+    "--measure",
+    is_flag=True,
+    help="build and measure every model now instead of reading the catalogue (a minute)",
+)
+def zoo_list(pattern, name_glob, kind, measure):
+    """Every model: kind, preset input, weight layers, parameters and forward FLOPs.
 
-    click.echo(list_models())
+    A row is printed as soon as it is known; the figures come from the catalogue
+    (shared/model_catalog.json), so no model is built unless it has none there.
+    PATTERN (or --name) is a glob such as 'resnet*'; a plain word matches anywhere.
+
+    \b
+    Example: deepfield zoo list --kind image_classifier 'resnet*'
+    """
+    from pipelines.zoo import listing_lines
+
+    if pattern and name_glob:
+        raise click.UsageError("give the name pattern once: PATTERN or --name")
+    for line in listing_lines(kind=kind, pattern=pattern or name_glob, measure_all=measure):
+        click.echo(line)  # flushed line by line: the first rows come before any model builds
 
 
 @zoo.command("show")
@@ -87,7 +136,11 @@ def zoo_list():
     help="input_shape, num_classes or a model option",
 )
 def zoo_show(name, overrides):
-    """One model's summary."""
+    """One model's description and Keras summary (built at its preset, or --set).
+
+    \b
+    Example: deepfield zoo show resnet18 --set num_classes=10
+    """
     from pipelines.zoo import show_model
 
     click.echo(show_model(name, list(overrides)))

@@ -104,8 +104,9 @@ def _is_number(value) -> bool:
     return value is None or (isinstance(value, int | float) and not isinstance(value, bool))
 
 
-def metrics_text(domain: str, where, metrics: dict) -> str:
-    """A short aligned table of the headline metrics, then where the run is."""
+def metrics_text(domain: str, where, metrics: dict, label: str = "run") -> str:
+    """A short aligned table of the headline metrics, then where the run (or the
+    exported model, `label`) is."""
     names = shown_metrics(domain, metrics)
     title = " ".join(str(metrics[k]) for k in ("domain", "task") if metrics.get(k)) or domain
     if metrics.get("split"):
@@ -115,12 +116,12 @@ def metrics_text(domain: str, where, metrics: dict) -> str:
     hidden = sum(1 for k, v in metrics.items() if _is_number(v) and k not in names)
     if hidden:
         lines.append(f"(+{hidden} more metric{'s' if hidden != 1 else ''}: --json prints all)")
-    lines.append(f"run: {where}")
+    lines.append(f"{label}: {where}")
     return "\n".join(lines)
 
 
-def metrics_json(where, metrics: dict) -> str:
-    """Every metric as one JSON line, with the run's path under "run" (NaN as null)."""
+def metrics_json(where, metrics: dict, label: str = "run") -> str:
+    """Every metric as one JSON line, with the run's path under `label` (NaN as null)."""
 
     def clean(value):
         value = plain(value)
@@ -128,12 +129,16 @@ def metrics_json(where, metrics: dict) -> str:
             return None
         return value
 
-    return json.dumps({"run": str(where), **{k: clean(v) for k, v in metrics.items()}}, default=str)
+    return json.dumps({label: str(where), **{k: clean(v) for k, v in metrics.items()}}, default=str)
 
 
-def print_metrics(domain: str, where, metrics: dict, as_json: bool = False) -> None:
-    text = metrics_json(where, metrics) if as_json else metrics_text(domain, where, metrics)
-    click.echo(text)
+def print_metrics(
+    domain: str, where, metrics: dict, as_json: bool = False, label: str = "run"
+) -> None:
+    if as_json:
+        click.echo(metrics_json(where, metrics, label))
+    else:
+        click.echo(metrics_text(domain, where, metrics, label))
 
 
 def with_example(text: str, *examples: str) -> str:
@@ -226,12 +231,13 @@ def _run_option(required: bool = True):
     )
 
 
-def _json_option():
+def _json_option(exports: bool = False):
+    where = 'the run\'s path under "run"' + (', an export\'s under "model"' if exports else "")
     return click.option(
         "--json",
         "as_json",
         is_flag=True,
-        help='print every metric as one JSON object (with the run\'s path under "run")',
+        help=f"print every metric as one JSON object ({where})",
     )
 
 
@@ -340,7 +346,10 @@ def evaluate_command(domain: Domain) -> click.Command:
         metrics = _api(domain).evaluate(
             run_path, data, split, out, model=model_path, task=task, **declared
         )
-        print_metrics(domain.name, model_path or run_path, metrics, as_json)
+        if model_path is not None:
+            print_metrics(domain.name, model_path, metrics, as_json, label="model")
+        else:
+            print_metrics(domain.name, run_path, metrics, as_json)
 
     options = [
         _run_option(required=not exports),
@@ -360,7 +369,7 @@ def evaluate_command(domain: Domain) -> click.Command:
             default=None,
             help="write metrics here instead of the run's metrics.json",
         ),
-        _json_option(),
+        _json_option(exports),
         *_declared(domain, "evaluate"),
     ]
     help = with_example(

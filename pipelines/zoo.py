@@ -1,91 +1,45 @@
 """`deepfield zoo list | show`: the architecture zoo at a glance.
 
-Forward FLOPs are counted by TensorFlow's graph profiler
-(`tf.compat.v1.profiler`, float_operation) on the model's inference function traced
-for one example: a multiply-add counts 2, so ResNet-50 at 224x224 shows about 7.8
-GFLOPs (3.9 GMACs). Recurrent layers are traced unrolled for the count, so every time
-step is counted; ops without a registered FLOP count (einsum, in attention scores
-and capsule routing) are not included, which makes those models' figures a lower bound.
+`zoo list` prints one row per model as soon as it has it: the kind, the preset input
+(the paper's), classes, weight layers, parameters and forward FLOPs per example. The
+figures come from the catalogue (shared/model_catalog.json, see shared.model_catalog
+for how FLOPs are counted), so the rows come at once, before TensorFlow is imported;
+only a model the catalogue has no figures for is built and measured on the spot, and
+`--measure` builds and measures every one (about a minute).
 """
 
 from __future__ import annotations
 
-import gc
+import fnmatch
+from collections.abc import Iterator
 from typing import Any
 
+from pipelines.table import row_format
 from shared.config import parse_override
 from shared.errors import UserError
+from shared.model_catalog import (
+    build_preset,
+    entries,
+    forward_flops,
+    measure,
+    preset,
+    preset_arguments,
+)
 
-# Models without a preset (registered with plain `MODELS.register`) are shown here.
-SMALL_INPUT = ((32, 32, 3), 10)
+__all__ = [
+    "forward_flops",
+    "list_models",
+    "listing_lines",
+    "model_kinds",
+    "model_row",
+    "preset_arguments",
+    "select_models",
+    "show_model",
+]
 
-
-def preset_arguments(name: str) -> tuple[tuple[int, ...], int | None, dict[str, Any]]:
-    """(input shape, classes, options) model `name` is listed at: its paper's preset."""
-    from shared.zoo import model_spec
-
-    spec = model_spec(name)
-    if spec.preset_input is None:
-        return SMALL_INPUT[0], SMALL_INPUT[1], {}
-    return spec.preset_input, spec.preset_classes, dict(spec.preset_options)
-
-
-def _build(name: str, input_shape=None, num_classes=None, **options: Any):
-    from shared.zoo import build_model
-
-    shape, classes, preset_options = preset_arguments(name)
-    return build_model(
-        name,
-        input_shape=tuple(input_shape or shape),
-        num_classes=num_classes or classes,
-        **{**preset_options, **options},
-    )
-
-
-def forward_flops(model) -> int:
-    """Floating-point operations of one forward pass on one example (see the module doc)."""
-    import keras
-    import tensorflow as tf
-
-    recurrent = [
-        layer
-        for layer in model._flatten_layers(include_self=False, recursive=True)
-        if isinstance(layer, keras.layers.RNN)
-    ]
-    inputs = model.inputs if isinstance(model.inputs, list) else [model.inputs]
-    if any(None in tuple(t.shape[1:]) for t in inputs):
-        raise UserError(f"{model.name} has a variable-size input; FLOPs need a fixed shape")
-    specs = [tf.TensorSpec((1, *t.shape[1:]), t.dtype) for t in inputs]
-    structure = model._inputs_struct if hasattr(model, "_inputs_struct") else None
-
-    @tf.autograph.experimental.do_not_convert
-    def forward(*tensors):
-        if isinstance(structure, dict):
-            feed: Any = dict(zip(structure, tensors, strict=True))
-        else:
-            feed = list(tensors) if len(tensors) > 1 else tensors[0]
-        return model(feed, training=False)
-
-    saved = [layer.unroll for layer in recurrent]
-    for layer in recurrent:
-        layer.unroll = True  # a while-loop body would be counted once, not per step
-    try:
-        graph = tf.function(forward).get_concrete_function(*specs).graph
-    finally:
-        for layer, value in zip(recurrent, saved, strict=True):
-            layer.unroll = value
-    builder = tf.compat.v1.profiler.ProfileOptionBuilder
-    options = builder(builder.float_operation()).with_empty_output().build()
-    logger = tf.get_logger()
-    level = logger.level
-    logger.setLevel("ERROR")  # the v1 profiler warns about its own deprecated internals
-    try:
-        info = tf.compat.v1.profiler.profile(
-            graph=graph, run_meta=tf.compat.v1.RunMetadata(), cmd="op", options=options
-        )
-    finally:
-        logger.setLevel(level)
-    return int(info.total_float_ops)
+HEADER = ["model", "kind", "input", "classes", "weight layers", "parameters", "FLOPs"]
+RIGHT = {3, 4, 5, 6}
+GLOB_CHARACTERS = frozenset("*?[")
 
 
 def _human(count: float) -> str:
@@ -96,55 +50,109 @@ def _human(count: float) -> str:
 
 
 def model_row(name: str) -> dict[str, Any]:
-    """One listing row: the model built at its preset and measured."""
-    import keras
+    """One listing row measured now: the model built at its preset (imports TensorFlow)."""
+    from shared.zoo import model_spec
 
-    from shared.zoo import count_weight_layers, model_spec
-
-    shape, classes, _ = preset_arguments(name)
-    model = _build(name)
-    try:
-        row = {
-            "model": name,
-            "kind": model_spec(name).kind,
-            "modality": model_spec(name).modality,
-            "input": "x".join(map(str, shape)),
-            "classes": classes,
-            "weight_layers": count_weight_layers(model),
-            "parameters": model.count_params(),
-            "flops": forward_flops(_forward_model(model)),
-        }
-    finally:
-        del model
-        keras.backend.clear_session()
-        gc.collect()
-    return row
+    spec = model_spec(name)
+    return {"model": name, "kind": spec.kind, "modality": spec.modality, **measure(name)}
 
 
-def _forward_model(model):
-    """What one example runs through: a GAN's generator, any other model itself."""
-    from shared.zoo import GAN
+def _live_kind(name: str) -> str:
+    from shared.zoo import model_spec
 
-    return model.generator if isinstance(model, GAN) else model
+    return model_spec(name).kind
 
 
-def list_models(names: list[str] | None = None) -> str:
-    """A table of the registered models (or `names`): kind, preset input, classes, weight
-    layers, parameters and forward FLOPs per example at that input."""
-    from shared.zoo import MODELS
+def _catalogue() -> dict[str, dict]:
+    """Model name -> catalogue entry; the live registry's if the catalogue is missing."""
+    catalog = entries()
+    if catalog:
+        return catalog
+    from shared.model_catalog import from_registry
 
-    header = (
-        f"{'model':<18} {'kind':<20} {'input':<13} {'classes':>7} {'weight layers':>13} "
-        f"{'parameters':>13} {'FLOPs':>9}"
-    )
-    lines = [header, "-" * len(header)]
-    for name in names or MODELS.names():
-        row = model_row(name)
-        lines.append(
-            f"{name:<18} {row['kind']:<20} {row['input']:<13} {row['classes'] or '-':>7} "
-            f"{row['weight_layers']:>13} {row['parameters']:>13,} {_human(row['flops']):>9}"
+    return from_registry()
+
+
+def model_kinds() -> list[str]:
+    """The kinds of model the zoo has (image_classifier, detector, ...), from the catalogue."""
+    return sorted({entry["kind"] for entry in entries().values()})
+
+
+def select_models(kind: str | None = None, pattern: str | None = None) -> list[str]:
+    """The model names `zoo list` shows: of `kind`, matching the glob `pattern` (a plain
+    word matches anywhere in the name); an unknown kind or a pattern that matches no
+    model is a UserError that lists what there is."""
+    catalog = _catalogue()
+    kinds = sorted({entry["kind"] for entry in catalog.values()})
+    if kind is not None and kind not in kinds:
+        raise UserError(f"unknown model kind {kind!r}; kinds: {', '.join(kinds)}")
+    names = [n for n in sorted(catalog) if kind is None or catalog[n]["kind"] == kind]
+    if pattern:
+        glob = pattern if GLOB_CHARACTERS & set(pattern) else f"*{pattern}*"
+        matched = [n for n in names if fnmatch.fnmatchcase(n, glob)]
+        if not matched:
+            among = f"{kind} models" if kind else "models"
+            raise UserError(f"no model matches {pattern!r}; {among}: {', '.join(names)}")
+        names = matched
+    return names
+
+
+def listing_lines(
+    names: list[str] | None = None,
+    *,
+    kind: str | None = None,
+    pattern: str | None = None,
+    measure_all: bool = False,
+) -> Iterator[str]:
+    """The `zoo list` table a line at a time (header first), each row as soon as it is
+    known: stored figures at once, a model without them (or every model, `measure_all`)
+    built and measured first. Notes on models measured now come last."""
+    names = list(names) if names else select_models(kind, pattern)
+    catalog = _catalogue()
+    stored = {} if measure_all else {n: preset(n) for n in names}
+    inputs = [f["input"] for f in stored.values() if f] or ["224x224x3"]
+    widths = [
+        max(len(HEADER[0]), *map(len, names)),
+        max([len(HEADER[1]), *(len(catalog.get(n, {}).get("kind", "")) for n in names)]),
+        max(len(HEADER[2]), *map(len, inputs)),
+        len(HEADER[3]),
+        len(HEADER[4]),
+        13,
+        9,
+    ]
+    line = row_format(widths, RIGHT)
+    yield line(HEADER)
+    yield "-" * len(line(HEADER))
+    measured_now = []
+    for name in names:
+        figures = stored.get(name)
+        if figures is None:
+            figures = measure(name)
+            if not measure_all:
+                measured_now.append(name)
+        kind_of = catalog[name]["kind"] if name in catalog else _live_kind(name)
+        yield line(
+            [
+                name,
+                kind_of,
+                figures["input"],
+                str(figures["classes"] or "-"),
+                str(figures["weight_layers"]),
+                f"{figures['parameters']:,}",
+                _human(figures["flops"]),
+            ]
         )
-    return "\n".join(lines)
+    if measured_now:
+        yield ""
+        yield (
+            f"measured now (no figures in shared/model_catalog.json): {', '.join(measured_now)}; "
+            f"`python -m shared.model_catalog {' '.join(measured_now)}` stores them"
+        )
+
+
+def list_models(names: list[str] | None = None, **selection: Any) -> str:
+    """The `zoo list` table as one text (see listing_lines)."""
+    return "\n".join(listing_lines(names, **selection))
 
 
 def show_model(name: str, overrides: list[str]) -> str:
@@ -157,7 +165,7 @@ def show_model(name: str, overrides: list[str]) -> str:
         if len(path) != 1:
             raise UserError(f"zoo show takes plain option names, got {'.'.join(path)!r}")
         options[path[0]] = value
-    model = _build(name, **options)
+    model = build_preset(name, **options)
     lines: list[str] = []
     parts = [model.generator, model.discriminator] if isinstance(model, GAN) else [model]
     for part in parts:
