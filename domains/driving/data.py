@@ -119,3 +119,22 @@ def load(config: DrivingConfig, source: str | None = None) -> tuple[DetectionSet
 
 def frames_with_masks(frames: list[Frame]) -> bool:
     return bool(frames) and all(f.mask_path is not None for f in frames)
+
+
+def to_run_classes(found: DetectionSet, run_classes: list[str]) -> None:
+    """Renumber `found`'s boxes to a run's class order, by name (a YOLO set's
+    `pedestrian, cyclist, vehicle` scores a run trained on KITTI's `vehicle, pedestrian,
+    cyclist`); classes the run does not know are an error naming both lists."""
+    if found.class_names == list(run_classes):
+        return
+    unknown = [name for name in found.class_names if name not in run_classes]
+    if unknown:
+        raise UserError(
+            f"{found.source} has classes {found.class_names}; the run was trained on "
+            f"{list(run_classes)} ({', '.join(unknown)} unknown): set data.class_map (kitti:) "
+            "or use a set with the run's classes"
+        )
+    order = np.array([run_classes.index(name) for name in found.class_names], np.int32)
+    for frame in found.frames():
+        frame.classes = order[frame.classes]
+    found.class_names = list(run_classes)

@@ -233,12 +233,7 @@ def evaluate(
     details = run_details(run)
     if source:
         found = driving_data.read_source(source, config)
-        if found.class_names != details["classes"]:
-            raise UserError(
-                f"{found.source} has classes {found.class_names}; the run was trained on "
-                f"{details['classes']}: set data.class_map (kitti:) or use a set with the "
-                "run's classes"
-            )
+        driving_data.to_run_classes(found, details["classes"])
         if split not in found.splits or set(found.splits) == {"train"}:
             found.splits = {"all": found.frames()}
             split = "all"

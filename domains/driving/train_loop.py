@@ -155,7 +155,7 @@ def scored_metrics(
     scored: Scored, frames: Sequence[Frame], config: PerceptionConfig, class_names
 ) -> tuple[dict[str, float], CocoResult | None]:
     """COCO detection metrics and mask IoUs of `scored`, and the COCO result (curves)."""
-    metrics: dict[str, float] = {"num_examples": float(len(frames))}
+    metrics: dict[str, float] = {"num_examples": len(frames)}
     coco = None
     if config.detection:
         coco = coco_evaluate(frames, scored.detections, class_names)

@@ -177,3 +177,16 @@ def test_evaluate_on_kitti_with_other_classes_is_refused(run, tmp_path):
 def test_explain_draws_grad_cam_of_the_top_detection(run, tmp_path):
     out = run.explain(out=tmp_path / "cam.png")
     assert Path(out).read_bytes()[:8] == PNG
+
+
+def test_a_set_with_the_run_classes_in_another_order_is_renumbered_by_name(tmp_path):
+    from domains.driving.data import read_source, to_run_classes
+
+    root = _kitti(tmp_path / "kitti", n=1)
+    found = read_source(f"kitti:{root}", DrivingConfig())
+    before = {found.class_names[c] for c in found.frames()[0].classes}
+    to_run_classes(found, ["cyclist", "pedestrian", "vehicle"])
+    after = {found.class_names[c] for c in found.frames()[0].classes}
+    assert found.class_names == ["cyclist", "pedestrian", "vehicle"] and before == after
+    with pytest.raises(UserError, match="unknown"):
+        to_run_classes(found, ["vehicle"])
