@@ -135,18 +135,6 @@ def test_the_run_records_its_input_contract_and_scores_both_heads(run):
 
 
 def test_predict_gives_boxes_in_the_inputs_own_pixels_and_mask_shares(run, tmp_path):
-    frame = (
-        next(
-            Path(
-                json.loads((run.path / "data_splits.json").read_text())["source"].replace(
-                    "builtin:highway", ""
-                )
-            ).glob("*")
-        )
-        if False
-        else None
-    )
-    del frame
     image = tmp_path / "wide.png"
     Image.fromarray(np.random.default_rng(0).integers(0, 255, (90, 400, 3), np.uint8)).save(image)
     [result] = run.predict([str(image)])
