@@ -116,6 +116,50 @@ class DomainAPI:
         finished = runner.execute(self.name, resolved, path, self.domain.train, call=call)
         return Run(finished.path) if finished else None
 
+    # === Search ===
+    def tune(
+        self,
+        config: str | None = None,
+        data: str | None = None,
+        overrides: list[str] | tuple[str, ...] = (),
+        run_dir: str | Path | None = None,
+        *,
+        trials: int,
+        task: str | None = None,
+        space: str | Path | None = None,
+        algorithm: str = "random",
+        max_time: str | float | None = None,
+        objective: str | None = None,
+        seed: int | None = None,
+        population: int = 10,
+        sample_size: int = 3,
+    ):
+        """Search config values: `trials` trainings of the base config (`config`, `data`,
+        `overrides`) with values from `space` (a YAML file; default: the learning rate
+        and the model's options), each a run under `run_dir/trials/`. Returns a
+        TuneResult: `.best` (a Run), `.trials` (a DataFrame), `.table()`. Rerunning
+        with the same `run_dir` resumes the search (see pipelines.tune)."""
+        from pipelines import tune
+
+        self.domain.require_verb("tune")
+        search = tune.plan(
+            self,
+            config=config,
+            data=data,
+            overrides=overrides,
+            task=task,
+            space=space,
+            trials=trials,
+            algorithm=algorithm,
+            max_time=max_time,
+            run_dir=run_dir,
+            objective=objective,
+            seed=seed,
+            population=population,
+            sample_size=sample_size,
+        )  # every refusal before TensorFlow
+        return tune.run_search(search)
+
     # === A finished run ===
     def open(self, run: Run | str | Path, task: str | None = None) -> tuple[Run, Any]:
         """The run and its config; a run of another domain (or task) is a UserError."""

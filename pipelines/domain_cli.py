@@ -462,6 +462,121 @@ def export_command(domain: Domain) -> click.Command:
     return click.command("export", help=help)(with_options(export, options))
 
 
+def tune_command(domain: Domain) -> click.Command:
+    from pipelines.tune import ALGORITHMS
+
+    def tune(
+        task,
+        config,
+        data,
+        overrides,
+        space,
+        trials,
+        algorithm,
+        max_time,
+        run_dir,
+        objective,
+        seed,
+        population,
+        sample_size,
+        as_json,
+    ):
+        result = _api(domain).tune(
+            config=config,
+            data=data,
+            overrides=overrides,
+            run_dir=run_dir,
+            task=task,
+            space=space,
+            trials=trials,
+            algorithm=algorithm,
+            max_time=max_time,
+            objective=objective,
+            seed=seed,
+            population=population,
+            sample_size=sample_size,
+        )
+        click.echo(json.dumps(result.search, default=str) if as_json else result.table())
+
+    options = [
+        _task_option(domain, about_run=False),
+        click.option(
+            "--config",
+            "config",
+            default=None,
+            help="the base config every trial starts from (named or YAML path)",
+        ),
+        click.option(
+            "--data",
+            default=None,
+            help="data spec: " + ", ".join(f"{k}:" for k in domain.data_specs),
+        ),
+        click.option(
+            "--set",
+            "overrides",
+            multiple=True,
+            metavar="KEY=VALUE",
+            help="fix a key of the base config (repeatable)",
+        ),
+        click.option(
+            "--space",
+            type=click.Path(path_type=Path),
+            default=None,
+            help="YAML of keys to search, e.g. 'train.learning_rate: {type: float, min: "
+            "1e-4, max: 1e-2, sampling: log}' (default: learning rate and model options)",
+        ),
+        click.option("--trials", type=click.IntRange(min=1), required=True, help="trials to train"),
+        click.option(
+            "--algorithm",
+            default="random",
+            type=click.Choice(list(ALGORITHMS)),
+            show_default=True,
+            help="KerasTuner's random/bayesian/hyperband oracle, or regularized evolution",
+        ),
+        click.option(
+            "--max-time",
+            default=None,
+            metavar="DURATION",
+            help="start no trial after this long (30m, 2h, 90s)",
+        ),
+        click.option(
+            "--run-dir",
+            type=click.Path(path_type=Path),
+            default=None,
+            help=f"search folder (default runs/{domain.name}/<task>/tune-<time>); rerun to resume",
+        ),
+        click.option(
+            "--objective",
+            default=None,
+            metavar="METRIC",
+            help="metrics.json metric to optimise (val_* reads history.csv); default: the "
+            "task's headline metric; loss-like metrics are minimised",
+        ),
+        click.option("--seed", type=int, default=None, help="seed of the trials and the oracle"),
+        click.option(
+            "--population",
+            type=click.IntRange(min=2),
+            default=10,
+            show_default=True,
+            help="evolution: population size P (the first P trials are random)",
+        ),
+        click.option(
+            "--sample-size",
+            type=click.IntRange(min=1),
+            default=3,
+            show_default=True,
+            help="evolution: members drawn per tournament S",
+        ),
+        click.option("--json", "as_json", is_flag=True, help="print search.json instead"),
+    ]
+    help = with_example(
+        f"Search {domain.name} config values with KerasTuner: each trial is a train run "
+        "under RUN_DIR/trials/; writes RUN_DIR/search.json and prints a table.",
+        f"{train_example(domain).replace(' train', ' tune', 1)} --trials 10 --algorithm evolution",
+    )
+    return click.command("tune", help=help)(with_options(tune, options))
+
+
 # === A domain's own verbs ===
 def extra_command(domain: Domain, verb: Verb) -> click.Command:
     def command(run_path=None, task=None, inputs=(), **kwargs):
@@ -491,6 +606,7 @@ BUILDERS = {
     "predict": predict_command,
     "explain": explain_command,
     "export": export_command,
+    "tune": tune_command,
 }
 
 

@@ -48,7 +48,7 @@ class Run:
     @property
     def verbs(self) -> list[str]:
         """What this run's domain can do with it (`evaluate`, `predict`, `play`, ...)."""
-        return [v for v in self._api().domain.verbs() if v != "train"]
+        return [v for v in self._api().domain.verbs() if v not in ("train", "tune")]
 
     def load_model(self):
         """The trained Keras model (loaded in safe mode)."""

@@ -48,7 +48,8 @@ SPEC_KINDS = (
     "yolo",
     "gym",
 )
-CORE_VERBS = ("train", "evaluate", "predict", "explain", "export")
+# `tune` searches configs by training trials (pipelines.tune): every domain that trains has it.
+CORE_VERBS = ("train", "evaluate", "predict", "explain", "export", "tune")
 STRATEGIES = ("auto", "default", "one-device", "mirrored", "multi-worker", "tpu")
 # Specs whose rest is a local path; its absence is caught before TensorFlow loads.
 PATH_SPECS = frozenset(SPEC_KINDS) - {"builtin", "tfds", "gym"}
@@ -162,6 +163,8 @@ class Domain:
     def implements(cls, verb: str) -> bool:
         if verb == "export":
             return cls.implements("serving_spec") or cls.export is not Domain.export
+        if verb == "tune":
+            return cls.implements("train")
         if cls.task_module is not None and verb in cls.task_verbs:
             return True
         method = getattr(cls, verb, None)

@@ -137,7 +137,8 @@ def test_python_api_and_run_verbs(toy_run, tmp_path):
     assert out["double"] == pytest.approx(10.0, abs=0.3)
     assert out["verbs"] == ["evaluate", "predict", "export", "double"]
     assert (
-        out["play"] == "toy has no verb 'play'; its verbs: train, evaluate, predict, export, double"
+        out["play"]
+        == "toy has no verb 'play'; its verbs: train, evaluate, predict, export, tune, double"
     )
     assert out["again"] == "toy"
     assert out["command"] == (
