@@ -39,6 +39,7 @@ BENCHMARKS = {
     "healthcare_segment": "benchmarks.healthcare_segment",
     "healthcare_sliding_window": "benchmarks.healthcare_sliding_window",
     "driving_multitask": "benchmarks.driving_multitask",
+    "driving_speed": "benchmarks.driving_speed",
 }
 
 
