@@ -86,13 +86,14 @@ class DrivingDomain(Domain):
             "driving",
             "FCOS + road/lane head (ResNet-18 width 16) on 160 simulated highway-env frames",
             "map_50",
-            # Measured in the tour (README); the benchmark's 0.90 needs 500 frames and
-            # 24 epochs, this is the floor a short working run clears.
-            0.5,
+            # Measured 0.93 (and iou_road 0.95) in 70 s of training (README); the
+            # benchmark's 0.90 target is met at full width, this is the leg's floor.
+            0.7,
             config="default",
             overrides=("data.frames=160", "model.width=16", "model.fpn_channels=32"),
-            full=("train.max_steps=300",),
-            quick=("train.max_steps=20", "data.frames=40"),
+            full=("train.max_steps=200",),
+            # The smoke run's 24 frames (one simulation, cached) at a small input.
+            quick=("train.max_steps=10", "data.frames=24", "data.image_size=[64,128]"),
         ),
     )
     smoke_run = SmokeRun(
