@@ -352,6 +352,16 @@ def trial_config(search: Search, values: dict[str, Any], budget: int | None = No
     return validate(search.api.domain.config_class, plain, source="the trial's values")
 
 
+def trial_budget(search: Search, values: dict[str, Any]) -> int | None:
+    """Hyperband's budget of a trial as the value of the config's budget key (None: not
+    a hyperband trial): epochs as they are, env steps as ninths of agent.total_steps."""
+    budget = values.get("tuner/epochs")
+    if budget is not None and search.budget_key == "agent.total_steps":
+        total = get_key(to_plain(search.base), "agent.total_steps")
+        budget = max(1, round(total * budget / STEP_UNITS))
+    return budget
+
+
 def score(run_path: Path, objective: str) -> float:
     """The trial's objective: from metrics.json, or (`val_*`) history.csv's last row."""
     if objective.startswith("val_"):
@@ -428,10 +438,7 @@ def _tuner_class():
 
         def run_trial(self, trial, *args, **kwargs):
             values = self.space.config_values(trial.hyperparameters.values)
-            budget = trial.hyperparameters.values.get("tuner/epochs")
-            if budget is not None and self.job.budget_key == "agent.total_steps":
-                total = get_key(to_plain(self.job.base), "agent.total_steps")
-                budget = max(1, round(total * budget / STEP_UNITS))
+            budget = trial_budget(self.job, trial.hyperparameters.values)
             path = self.job.path / TRIALS / trial.trial_id
             LOG.info("trial %s: %s", trial.trial_id, _values_text(values, budget, self.job))
             try:
@@ -542,9 +549,9 @@ def write_search(search: Search, space: Space, oracle) -> dict[str, Any]:
             else {}
         )
         values = space.config_values(trial.hyperparameters.values)
-        budget = trial.hyperparameters.values.get("tuner/epochs")
+        budget = trial_budget(search, trial.hyperparameters.values)
         if budget is not None:
-            values[f"budget ({search.budget_key})"] = budget
+            values[search.budget_key] = budget
         state = STATUS.get(str(trial.status), str(trial.status).lower())
         message = (trial.message or "").strip().splitlines()[-1:] if state == "failed" else []
         rows.append(
@@ -580,6 +587,7 @@ def write_search(search: Search, space: Space, oracle) -> dict[str, Any]:
 def search_table(data: dict[str, Any]) -> str:
     """A short table: one row per trial (best marked), then the best run."""
     keys = list(data.get("space", {}))
+    keys += sorted({k for r in data["trials"] for k in r["values"] if k not in keys})  # budget
     best = (data.get("best") or {}).get("id")
     header = ["trial", "status", data["objective"], "time", *[k.split(".")[-1] for k in keys]]
     rows = []

@@ -138,9 +138,13 @@ def mutate_value(hp, value: Any, rng: random.Random) -> Any:
         others = [v for v in hp.values if v != value]
         return rng.choice(others) if others else None
     if isinstance(hp, hp_types.Int | hp_types.Float):
-        if rng.random() < 0.5:
-            return hp.random_sample(rng.randint(0, 2**31 - 1))
-        return _step(hp, value, rng.choice((-1, 1)))
+        for _ in range(10):  # a fresh sample may land on the same value
+            if rng.random() < 0.5:
+                new = hp.random_sample(rng.randint(0, 2**31 - 1))
+            else:
+                new = _step(hp, value, rng.choice((-1, 1)))
+            if new != value:
+                return new
     return None
 
 

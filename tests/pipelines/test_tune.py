@@ -1,0 +1,144 @@
+"""`deepfield <domain> tune`: space checks before TensorFlow, and real tiny searches on
+finance credit (2 epochs per trial, about 3 s each): evolution with a child trial,
+resume with more trials, a failing trial recorded while the search goes on."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import errors_before_tensorflow
+
+BASE = ["finance", "tune", "--config", "credit", "--set", "train.epochs=2", "--seed", "5"]
+SPACE = """\
+train.learning_rate: {type: float, min: 1e-3, max: 3e-2, sampling: log}
+model.hidden: {type: choice, values: [[8], [16]]}
+"""
+BAD_SPACES = {
+    "unknown": "train.learing_rate: {type: float, min: 1e-4, max: 1e-2}\n",
+    "range": "train.learning_rate: {type: float, min: 1e-2, max: 1e-4}\n",
+    "schema": "data.validation_split: {type: float, min: 0.1, max: 1.5}\n",
+    "type": "train.batch_size: {type: integer, min: 16, max: 64}\n",
+}
+
+
+def test_bad_spaces_are_one_error_before_tensorflow(tmp_path):
+    for name, text in BAD_SPACES.items():
+        (tmp_path / f"{name}.yaml").write_text(text)
+    calls = [
+        f"pipelines.finance.tune(config='credit', space='{name}.yaml', trials=2, run_dir='s')"
+        for name in BAD_SPACES
+    ] + ["pipelines.finance.tune(config='credit', trials=2, max_time='soon', run_dir='s')"]
+    errors = errors_before_tensorflow(calls, tmp_path)
+    assert errors[0].startswith("unknown config key 'train.learing_rate' in unknown.yaml")
+    assert "close valid keys: train.learning_rate" in errors[0]
+    assert "impossible range, min 0.01 is not below max 0.0001" in errors[1]
+    assert "data.validation_split" in errors[2] and "less than 1" in errors[2]
+    assert "unknown type 'integer'" in errors[3]
+    assert "--max-time 'soon'" in errors[4]
+    assert not (tmp_path / "s").exists()  # nothing written
+    # The CLI: exit 2 and one error line, no traceback.
+    done = subprocess.run(
+        [sys.executable, "-m", "pipelines.cli", *BASE, "--space", "unknown.yaml", "--trials", "2"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=120,
+    )
+    assert done.returncode == 2
+    errors = [line for line in done.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "train.learing_rate" in errors[0]
+    assert "Traceback" not in done.stderr
+
+
+@pytest.fixture(scope="module")
+def evolution_search(tmp_path_factory):
+    """A 3-trial evolution search (population 2: trial 2 is a tournament child)."""
+    from pipelines.cli import main
+
+    root = tmp_path_factory.mktemp("tune")
+    (root / "space.yaml").write_text(SPACE)
+    args = [*BASE, "--space", str(root / "space.yaml"), "--algorithm", "evolution"]
+    args += ["--population", "2", "--sample-size", "2", "--run-dir", str(root / "search")]
+    assert main([*args, "--trials", "3"]) == 0
+    return root, args
+
+
+def test_evolution_search_writes_trials_as_runs(evolution_search, cli):
+    root, _ = evolution_search
+    search = json.loads((root / "search" / "search.json").read_text())
+    assert search["algorithm"] == "evolution" and search["objective"] == "roc_auc"
+    assert search["direction"] == "max"
+    assert [t["id"] for t in search["trials"]] == ["0", "1", "2"]
+    for trial in search["trials"]:
+        assert trial["status"] == "complete"
+        assert set(trial["values"]) == {"train.learning_rate", "model.hidden"}
+        assert 1e-3 <= trial["values"]["train.learning_rate"] <= 3e-2
+        metrics = json.loads((Path(trial["run"]) / "metrics.json").read_text())
+        assert trial["objective"] == pytest.approx(metrics["roc_auc"])
+        assert trial["wall_seconds"] > 0
+    # The child differs from some earlier trial in one value.
+    child = search["trials"][2]["values"]
+    assert min(sum(child[k] != t["values"][k] for k in child) for t in search["trials"][:2]) == 1
+    best = max(search["trials"], key=lambda t: t["objective"])
+    assert search["best"]["id"] == best["id"]
+    assert search["population"] == ["1", "2"]  # aging: trial 0 left
+    code, out, _ = cli("runs", "list", str(root / "search" / "trials"), "--json")
+    assert code == 0 and len(json.loads(out)) == 3
+
+
+def test_resume_with_more_trials_keeps_finished_ones(evolution_search):
+    import pipelines
+
+    root, args = evolution_search
+    folder = root / "search"
+    before = {t: (folder / "trials" / t / "status.json").read_text() for t in ("0", "1", "2")}
+    result = pipelines.finance.tune(
+        config="credit",
+        overrides=["train.epochs=2"],
+        seed=5,
+        space=root / "space.yaml",
+        algorithm="evolution",
+        population=2,
+        sample_size=2,
+        run_dir=folder,
+        trials=4,
+    )
+    after = {t: (folder / "trials" / t / "status.json").read_text() for t in ("0", "1", "2")}
+    assert after == before  # not retrained
+    assert list(result.trials["trial"]) == ["0", "1", "2", "3"]
+    assert set(result.trials["status"]) == {"complete"}
+    assert result.best.metrics["roc_auc"] == pytest.approx(result.trials["roc_auc"].max())
+    model = result.best.load_model()
+    assert model.count_params() > 0
+    assert "best: trial" in result.table()
+
+
+def test_failed_trial_is_recorded_and_the_search_goes_on(tmp_path, cli):
+    (tmp_path / "space.yaml").write_text(
+        "data.target: {type: choice, values: [default, no_such_column]}\n"
+    )
+    code, out, err = cli(
+        *BASE,
+        "--space",
+        str(tmp_path / "space.yaml"),
+        "--trials",
+        "2",
+        "--run-dir",
+        str(tmp_path / "search"),
+    )
+    assert code == 0, err
+    search = json.loads((tmp_path / "search" / "search.json").read_text())
+    status = {t["values"]["data.target"]: t for t in search["trials"]}
+    assert status["default"]["status"] == "complete"
+    assert status["no_such_column"]["status"] == "failed"
+    assert "no_such_column" in status["no_such_column"]["error"]
+    assert search["best"]["values"]["data.target"] == "default"
+    assert "failed:" in out and "best: trial" in out
+    # A folder that holds this search refuses another domain's search.
+    code, _, err = cli("vision", "tune", "--trials", "1", "--run-dir", str(tmp_path / "search"))
+    assert code == 2 and "holds a finance search" in err
