@@ -274,9 +274,17 @@ class Domain:
         base_path: str = "/models",
         **options,
     ):
-        """The one export path: `serving_spec` turned into `to/name/version`."""
+        """The one export path: `serving_spec` turned into `to/name/version`; with
+        `format="tflite"` (domains that declare the option) `export_tflite` instead."""
         from shared.export import export_saved_model
 
+        fmt, quantize = options.get("format") or "saved_model", options.get("quantize") or "none"
+        if fmt == "tflite":
+            return self.export_tflite(run, config, Path(to), name, quantize, overwrite)
+        if fmt != "saved_model":
+            raise UserError(f"unknown export format {fmt!r}; use saved_model or tflite")
+        if quantize != "none":
+            raise UserError("--quantize applies to --format tflite only")
         return export_saved_model(
             self.serving_spec(run, config),
             to,
@@ -285,6 +293,12 @@ class Domain:
             overwrite=overwrite,
             base_path=base_path,
         )
+
+    def export_tflite(
+        self, run: RunDir, config: Any, to: Path, name: str, quantize: str, overwrite: bool
+    ) -> dict[str, Any]:
+        """`to/name.tflite` and its report (domains with a TFLite export override this)."""
+        raise UserError(f"{self.name} exports TF Serving SavedModels only (no --format tflite)")
 
     # Exported models (`evaluate --model`, `predict --model`): domains that support them.
     def evaluate_exported(

@@ -147,13 +147,8 @@ class DrivingDomain(Domain):
 
         return task.serving_spec(run, config)
 
-    def export(self, run, config, to, name, version, overwrite, base_path="/models", **options):
-        """A TF Serving SavedModel, or with `format="tflite"` a TFLite file and report."""
-        fmt, quantize = options.get("format") or "saved_model", options.get("quantize") or "none"
-        if fmt == "tflite":
-            from domains.driving import task
+    def export_tflite(self, run, config, to, name, quantize, overwrite):
+        """A TFLite file and its `.json` report (`--format tflite`)."""
+        from domains.driving import task
 
-            return task.export_tflite(run, config, Path(to), name, quantize, overwrite)
-        if quantize != "none":
-            raise UserError("--quantize applies to --format tflite only")
-        return super().export(run, config, to, name, version, overwrite, base_path)
+        return task.export_tflite(run, config, Path(to), name, quantize, overwrite)

@@ -20,6 +20,7 @@ from PIL import Image
 from domains.driving.detection_set import Frame
 from domains.driving.letterbox import boxes_from_letterbox
 from domains.driving.pipeline import load_sample
+from domains.driving.plots import panel_grid
 from shared import plots
 from shared.explain.gradcam import overlay_heatmap
 from shared.plots import plt
@@ -89,12 +90,7 @@ def detection_gradcam_grid(
 ) -> Path:
     """One panel per frame: its Grad-CAM in the frame's pixels and the explained box."""
     probe = _probe(model)
-    n = max(1, len(frames))
-    cols = min(2, n)
-    rows = -(-n // cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(6.4 * cols, 3.6 * rows), squeeze=False)
-    for ax in axes.ravel():
-        ax.axis("off")
+    fig, axes = panel_grid(len(frames))
     for i, frame in enumerate(frames):
         sample = load_sample(frame, perception.image_size, with_mask=False)
         heat, box, class_id, score = detection_gradcam(probe, perception, sample.image)
@@ -106,7 +102,7 @@ def detection_gradcam_grid(
         )
         with Image.open(frame.image_path) as im:
             image = np.asarray(im.convert("RGB"))
-        ax = axes.ravel()[i]
+        ax = axes[i]
         ax.imshow(overlay_heatmap(image, heat_frame))
         x1, y1, x2, y2 = boxes_from_letterbox(box[None], lb)[0]
         ax.add_patch(plt.Rectangle((x1, y1), x2 - x1, y2 - y1, fill=False, ec="white", lw=1.5))

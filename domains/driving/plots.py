@@ -30,6 +30,17 @@ def mask_overlay(image: np.ndarray, mask: np.ndarray | None, alpha: float = 0.35
     return np.clip(out, 0, 255).astype(np.uint8)
 
 
+def panel_grid(n: int):
+    """A figure of `n` frame panels, two per row, axes off; (figure, flat axes)."""
+    n = max(1, n)
+    cols = min(2, n)
+    rows = -(-n // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(6.4 * cols, 3.6 * rows), squeeze=False)
+    for ax in axes.ravel():
+        ax.axis("off")
+    return fig, axes.ravel()
+
+
 def frames_grid(
     frames: Sequence[Frame],
     detections: Sequence[Detections] | None,
@@ -39,14 +50,9 @@ def frames_grid(
 ) -> Path:
     """One panel per frame: true boxes green, predictions (score >= 0.3) red with their
     label and score, over the predicted mask."""
-    n = max(1, len(frames))
-    cols = min(2, n)
-    rows = -(-n // cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(6.4 * cols, 3.6 * rows), squeeze=False)
-    for ax in axes.ravel():
-        ax.axis("off")
+    fig, axes = panel_grid(len(frames))
     for i, frame in enumerate(frames):
-        ax = axes.ravel()[i]
+        ax = axes[i]
         with Image.open(frame.image_path) as im:
             image = np.asarray(im.convert("RGB"))
         ax.imshow(mask_overlay(image, masks[i] if i < len(masks) else None))

@@ -102,7 +102,7 @@ def _train(config: DrivingConfig, run: RunDir) -> dict[str, Any]:
     from shared import model_io
     from shared.distribute import select_strategy
     from shared.training.trainer import fit, make_optimizer
-    from shared.zoo import build_model
+    from shared.zoo.fcos import perception_model
 
     strategy = select_strategy(config.runtime)
     found, info = driving_data.load(config)
@@ -154,20 +154,7 @@ def _train(config: DrivingConfig, run: RunDir) -> dict[str, Any]:
             "train.max_steps %d: %d epochs of %d steps", capped.max_steps, capped.epochs, steps
         )
     with strategy.scope():
-        model = build_model(
-            "fcos",
-            input_shape=(*size, 3),
-            num_classes=perception.num_classes,
-            depth=perception.depth,
-            width=perception.width,
-            fpn_channels=perception.fpn_channels,
-            head_convs=perception.head_convs,
-            seg_channels=perception.seg_channels,
-            mask_classes=perception.num_mask_classes,
-            detection=perception.detection,
-            segmentation=perception.segmentation,
-            strides=perception.strides,
-        )
+        model = perception_model(perception)
         compile_perception(model, perception, make_optimizer(capped, steps))
     fit(model, train_ds, val_ds, run=run, train=capped)
     model_io.save_model(model, run.model_path)

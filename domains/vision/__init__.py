@@ -99,20 +99,11 @@ class VisionDomain(Domain):
 
         return export.build_spec(run, config)
 
-    def export(self, run, config, to, name, version, overwrite, base_path="/models", **options):
-        """A TF Serving SavedModel, or with `format="tflite"` a TFLite file and report."""
-        from shared.errors import UserError
+    def export_tflite(self, run, config, to, name, quantize, overwrite):
+        """A TFLite file and its `.json` report (`--format tflite`)."""
+        from domains.vision import export
 
-        fmt, quantize = options.get("format") or "saved_model", options.get("quantize") or "none"
-        if fmt == "tflite":
-            from domains.vision import export
-
-            return export.export_tflite(run, config, Path(to), name, quantize, overwrite)
-        if fmt != "saved_model":
-            raise UserError(f"unknown export format {fmt!r}; use saved_model or tflite")
-        if quantize != "none":
-            raise UserError("--quantize applies to --format tflite only")
-        return super().export(run, config, to, name, version, overwrite, base_path)
+        return export.export_tflite(run, config, Path(to), name, quantize, overwrite)
 
     def evaluate_exported(self, model, data, split, out) -> dict[str, Any]:
         from domains.vision import export
