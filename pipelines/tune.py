@@ -256,7 +256,11 @@ def run_search(search: Search) -> TuneResult:
         raise UserError(f"{search.path} holds a search over a different space; use a new --run-dir")
     search.path.mkdir(parents=True, exist_ok=True)
     write_atomic(settings_path, yaml.safe_dump(search.settings(space), sort_keys=False))
-    tuner = _tuner_class()(search, space)
+    import contextlib
+    import sys
+
+    with contextlib.redirect_stdout(sys.stderr):  # KerasTuner's "Reloading Tuner from ..."
+        tuner = _tuner_class()(search, space)
     LOG.info(
         "tune %s: %s search over %s, %d trials, objective %s (%s) in %s",
         search.api.name,
