@@ -134,7 +134,7 @@ def test_predict_and_evaluate_from_export_match_the_run(exported, digit_png, cli
 
 
 def test_rest_and_grpc_requests_match_the_signature(exported, digit_png):
-    """The README's JSON body and gRPC request, checked against the exported signature."""
+    """docs/serving.md's JSON body and gRPC request, checked against the exported signature."""
     import tensorflow as tf
 
     from shared.export.requests import grpc_request, parse_rest_body, rest_body
@@ -243,9 +243,8 @@ def test_tflite_int8_size_and_accuracy(digits_run, tmp_path):
         vision.export(digits_run, to=tmp_path, name="digits", format="tflite", quantize="int8")
 
 
-def test_readme_serving_section_names_the_real_signature():
-    readme = (REPO / "README.md").read_text()
-    section = readme[readme.index("## Serving") :]
+def test_serving_docs_name_the_real_signature():
+    section = (REPO / "docs" / "serving.md").read_text()
     assert "--model_config_file=/models/models.config" in section
     assert '"b64"' in section and "image_bytes" in section
     assert "PredictRequest" in section and "serving_default" in section
