@@ -26,6 +26,19 @@ from shared.training.settings import RuntimeConfig, TrainConfig
 LOG = logging.getLogger("deepfield.trainer")
 # Per-epoch lines for log.txt; the console already shows Keras's own progress output.
 EPOCH_LOG = logging.getLogger("deepfield.epochs")
+# Callback factories every `fit` adds while an `added_callbacks` block runs: how
+# `compress` fine-tunes through a domain's own training (pipelines.compress).
+_ADDED_CALLBACKS: list = []
+
+
+@contextlib.contextmanager
+def added_callbacks(make) -> Iterator[None]:
+    """Within the block, every `fit` also uses the callbacks `make(model)` returns."""
+    _ADDED_CALLBACKS.append(make)
+    try:
+        yield
+    finally:
+        _ADDED_CALLBACKS.remove(make)
 
 
 @contextlib.contextmanager
@@ -183,6 +196,7 @@ def fit(
     )
     # EpochCheckpoint sets this when it restores; clear what an earlier phase left.
     model._initial_epoch = None
+    added = [callback for make in _ADDED_CALLBACKS for callback in make(model)]
     return model.fit(
         train_ds,
         validation_data=val_ds,
@@ -190,7 +204,7 @@ def fit(
         epochs=epochs or train.epochs,
         shuffle=False,  # the tf.data pipeline shuffles, seeded
         steps_per_epoch=steps_per_epoch or train.steps_per_epoch,
-        callbacks=list(extra_callbacks or []) + callbacks,
+        callbacks=list(extra_callbacks or []) + added + callbacks,
         verbose=progress_verbosity() if verbose is None else verbose,
     )
 
