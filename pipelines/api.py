@@ -160,6 +160,47 @@ class DomainAPI:
         )  # every refusal before TensorFlow
         return tune.run_search(search)
 
+    # === Compression ===
+    def compress(
+        self,
+        run: Run | str | Path,
+        prune: float | None = None,
+        quantize: str | None = None,
+        distill_from: Run | str | Path | None = None,
+        *,
+        student: str | None = None,
+        overrides: list[str] | tuple[str, ...] = (),
+        epochs: int | None = None,
+        alpha: float = 0.1,
+        temperature: float = 4.0,
+        run_dir: str | Path | None = None,
+        task: str | None = None,
+    ) -> Run:
+        """A new run from finished `run`: pruned to `prune` sparsity while fine-tuning
+        for `epochs`, distilled from `distill_from` into `student` (default: the run's
+        model at a quarter of its width), and/or quantized (`quantize`: int8, int4,
+        float8). Its metrics.json and model card put size, parameters, non-zero
+        parameters, latency and the headline metric beside the original's (see
+        pipelines.compress)."""
+        from pipelines import compress
+
+        self.domain.require_verb("compress")
+        plan = compress.plan(
+            self,
+            run,
+            prune=prune,
+            quantize=quantize,
+            distill_from=distill_from,
+            student=student,
+            overrides=overrides,
+            epochs=epochs,
+            alpha=alpha,
+            temperature=temperature,
+            run_dir=run_dir,
+            task=task,
+        )  # every refusal before training
+        return compress.run_compression(plan)
+
     # === A finished run ===
     def open(self, run: Run | str | Path, task: str | None = None) -> tuple[Run, Any]:
         """The run and its config; a run of another domain (or task) is a UserError."""

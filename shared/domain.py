@@ -49,7 +49,9 @@ SPEC_KINDS = (
     "gym",
 )
 # `tune` searches configs by training trials (pipelines.tune): every domain that trains has it.
-CORE_VERBS = ("train", "evaluate", "predict", "explain", "export", "tune")
+# `compress` prunes, quantizes or distils a finished run into a new one (pipelines.compress);
+# every domain that trains has the verb, and it refuses the tasks not in `compress_tasks`.
+CORE_VERBS = ("train", "evaluate", "predict", "explain", "export", "tune", "compress")
 STRATEGIES = ("auto", "default", "one-device", "mirrored", "multi-worker", "tpu")
 # Specs whose rest is a local path; its absence is caught before TensorFlow loads.
 PATH_SPECS = frozenset(SPEC_KINDS) - {"builtin", "tfds", "gym"}
@@ -148,6 +150,9 @@ class Domain:
     # A domain with several tasks maps each (`config.task`) to its module.
     task_module: ClassVar[str | dict[str, str] | None] = None
     task_verbs: ClassVar[tuple[str, ...]] = ("train", "evaluate", "predict", "explain")
+    # Tasks `compress` fine-tunes: those whose training fits a Keras model through
+    # shared.training.trainer.fit, which is where its callbacks go in.
+    compress_tasks: ClassVar[tuple[str, ...]] = ()
     notebook: ClassVar[str | None] = None  # notebooks/<name>.ipynb by default
     # The run folder the notebook trains under DEEPFIELD_RUNS (checked by the tests).
     notebook_run: ClassVar[str | None] = None
@@ -163,7 +168,7 @@ class Domain:
     def implements(cls, verb: str) -> bool:
         if verb == "export":
             return cls.implements("serving_spec") or cls.export is not Domain.export
-        if verb == "tune":
+        if verb in ("tune", "compress"):
             return cls.implements("train")
         if cls.task_module is not None and verb in cls.task_verbs:
             return True

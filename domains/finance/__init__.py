@@ -56,6 +56,7 @@ class FinanceDomain(Domain):
     )
     # German credit (1,000 rows), 12 epochs.
     smoke_run = SmokeRun("credit", ("train.epochs=12",), resume=("train.epochs=20",))
+    compress_tasks = ("fraud", "credit")  # trained through shared.training.trainer.fit
     task_module = "domains.finance.task"
     order = 30
     notebook_run = "credit"

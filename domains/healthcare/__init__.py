@@ -79,6 +79,7 @@ class HealthcareDomain(Domain):
         ("train.epochs=2", "model.width=8"),
         resume=("train.epochs=8",),
     )
+    compress_tasks = ("classify",)  # trained through shared.training.trainer.fit
     task_module = {
         "classify": "domains.healthcare.classify",
         "segment": "domains.healthcare.segment",

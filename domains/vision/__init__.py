@@ -71,6 +71,7 @@ class VisionDomain(Domain):
             "model.filters=[8, 16]",
         ),
     )
+    compress_tasks = ("classify",)  # trained through shared.training.trainer.fit
     task_module = "domains.vision.task"
     order = 10
     notebook_run = "digits"

@@ -1,7 +1,7 @@
 """What compression buys, measured the same way for the original and the compressed model.
 
-- size: the `.keras` file zip-compressed (deflate, level 9): zeros from pruning and
-  narrower integer weights only shrink a file once it is compressed;
+- size: the model saved as `.keras` (weights, no optimizer state), zip-compressed
+  (deflate, level 9): zeros from pruning only shrink a file once it is compressed;
 - parameters (every weight, as Keras counts them) and non-zero parameters;
 - latency: milliseconds per example at batch 1, in this process, through a traced
   `tf.function` of the model (median of repeats after warm-up).
@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 import statistics
+import tempfile
 import time
 import zipfile
 from pathlib import Path
@@ -27,6 +28,16 @@ def compressed_size(path: Path) -> int:
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as archive:
         archive.write(path, Path(path).name)
     return buffer.getbuffer().nbytes
+
+
+def model_size(model: keras.Model) -> int:
+    """Zipped bytes of `model` saved as `.keras`. Pass a model loaded uncompiled (as
+    model_io loads runs): a run's file also holds its optimizer's moments, which would
+    weigh as much as the weights and hide what compression did to them."""
+    with tempfile.TemporaryDirectory(prefix="deepfield-size-") as folder:
+        path = Path(folder) / "model.keras"
+        model.save(path)
+        return compressed_size(path)
 
 
 def parameter_counts(model: keras.Model) -> tuple[int, int]:
@@ -70,11 +81,11 @@ def latency_ms(model: keras.Model, repeats: int = 50, warmup: int = 5) -> float:
     return 1000.0 * statistics.median(times)
 
 
-def figures(model: keras.Model, path: Path, repeats: int = 50) -> dict[str, float]:
-    """size_bytes, parameters, nonzero_parameters and latency_ms of a saved model."""
+def figures(model: keras.Model, repeats: int = 50) -> dict[str, float]:
+    """size_bytes, parameters, nonzero_parameters and latency_ms of an uncompiled model."""
     parameters, nonzero = parameter_counts(model)
     return {
-        "size_bytes": compressed_size(path),
+        "size_bytes": model_size(model),
         "parameters": parameters,
         "nonzero_parameters": nonzero,
         "latency_ms": latency_ms(model, repeats),

@@ -135,10 +135,10 @@ def test_python_api_and_run_verbs(toy_run, tmp_path):
     out = json.loads(result.stdout.strip().splitlines()[-1])
     assert out["predict"] == pytest.approx(1.0, abs=0.1)
     assert out["double"] == pytest.approx(10.0, abs=0.3)
-    assert out["verbs"] == ["evaluate", "predict", "export", "double"]
+    assert out["verbs"] == ["evaluate", "predict", "export", "compress", "double"]
     assert (
         out["play"]
-        == "toy has no verb 'play'; its verbs: train, evaluate, predict, export, tune, double"
+        == "toy has no verb 'play'; its verbs: train, evaluate, predict, export, tune, compress, double"
     )
     assert out["again"] == "toy"
     assert out["command"] == (
