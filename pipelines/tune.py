@@ -66,9 +66,16 @@ def objective_direction(metric: str) -> str:
 
 
 def default_objective(domain: str, task: str) -> str:
-    """The headline metric of the domain's first tour leg for `task` (else the task's)."""
+    """`val_loss` (the last epoch's, history.csv) for domains that train in epochs with a
+    validation split, so the search never selects on the test split that metrics.json
+    reports; else (RL: no validation split, evaluation episodes apart from training) the
+    headline metric of the domain's first tour leg for `task`."""
+    from pipelines.domains import get
     from pipelines.runs import TASK_HEADLINES
 
+    smoke = get(domain).smoke_run
+    if smoke is None or smoke.progress == "epoch":
+        return "val_loss"
     legs = _leg_headlines(domain, task)
     return legs[0] if legs else (TASK_HEADLINES.get(task) or ("loss",))[0]
 

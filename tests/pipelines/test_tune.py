@@ -4,6 +4,7 @@ resume with more trials, a failing trial recorded while the search goes on."""
 
 from __future__ import annotations
 
+import csv
 import json
 import subprocess
 import sys
@@ -71,20 +72,22 @@ def evolution_search(tmp_path_factory):
 def test_evolution_search_writes_trials_as_runs(evolution_search, cli):
     root, _ = evolution_search
     search = json.loads((root / "search" / "search.json").read_text())
-    assert search["algorithm"] == "evolution" and search["objective"] == "roc_auc"
-    assert search["direction"] == "max"
+    # Selected on validation (history.csv), never on the test split metrics.json reports.
+    assert search["algorithm"] == "evolution" and search["objective"] == "val_loss"
+    assert search["direction"] == "min"
     assert [t["id"] for t in search["trials"]] == ["0", "1", "2"]
     for trial in search["trials"]:
         assert trial["status"] == "complete"
         assert set(trial["values"]) == {"train.learning_rate", "model.hidden"}
         assert 1e-3 <= trial["values"]["train.learning_rate"] <= 3e-2
-        metrics = json.loads((Path(trial["run"]) / "metrics.json").read_text())
-        assert trial["objective"] == pytest.approx(metrics["roc_auc"])
+        with open(Path(trial["run"]) / "history.csv", newline="") as handle:
+            last = list(csv.DictReader(handle))[-1]
+        assert trial["objective"] == pytest.approx(float(last["val_loss"]))
         assert trial["wall_seconds"] > 0
     # The child differs from some earlier trial in one value.
     child = search["trials"][2]["values"]
     assert min(sum(child[k] != t["values"][k] for k in child) for t in search["trials"][:2]) == 1
-    best = max(search["trials"], key=lambda t: t["objective"])
+    best = min(search["trials"], key=lambda t: t["objective"])
     assert search["best"]["id"] == best["id"]
     assert search["population"] == ["1", "2"]  # aging: trial 0 left
     code, out, _ = cli("runs", "list", str(root / "search" / "trials"), "--json")
@@ -112,7 +115,7 @@ def test_resume_with_more_trials_keeps_finished_ones(evolution_search):
     assert after == before  # not retrained
     assert list(result.trials["trial"]) == ["0", "1", "2", "3"]
     assert set(result.trials["status"]) == {"complete"}
-    assert result.best.metrics["roc_auc"] == pytest.approx(result.trials["roc_auc"].max())
+    assert result.best.history[-1]["val_loss"] == pytest.approx(result.trials["val_loss"].min())
     model = result.best.load_model()
     assert model.count_params() > 0
     assert "best: trial" in result.table()
