@@ -7,7 +7,7 @@
                                                       sequence GRU, autoencoder vs HistGradientBoosting
     python -m benchmarks.finance_models throughput    exported credit model, rows/s at batch 1 and 1024
 
-Every number in the README's Finance section comes from these commands; `make bench`
+Every number in docs/finance.md comes from these commands; `make bench`
 runs all three through `run(quick)`.
 """
 

@@ -86,7 +86,7 @@ class DrivingDomain(Domain):
             "driving",
             "FCOS + road/lane head (ResNet-18 width 16) on 160 simulated highway-env frames",
             "map_50",
-            # Measured 0.93 (and iou_road 0.95) in 70 s of training (README); the
+            # Measured 0.93 (and iou_road 0.95) in 70 s of training (docs/driving.md); the
             # benchmark's 0.90 target is met at full width, this is the leg's floor.
             0.7,
             config="default",

@@ -65,7 +65,7 @@ class HealthcareDomain(Domain):
             "healthcare",
             "ResNet on BreastMNIST ultrasound (28x28, MedMNIST splits), temperature-calibrated",
             "roc_auc",
-            # Measured 0.862-0.891 over seeds and runs (README); the paper's 0.901 is the
+            # Measured 0.862-0.891 over seeds and runs (docs/healthcare.md); the paper's 0.901 is the
             # benchmark's target, this the floor a working pipeline clears.
             0.82,
             config="default",

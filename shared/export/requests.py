@@ -3,7 +3,7 @@
 `rest_body` builds what a client POSTs to `/v1/models/NAME:predict`; `parse_rest_body`
 reads such a body against a signature the way TF Serving's row-format parser does
 (instances are objects keyed by input name, or bare values when the signature has one
-input; `{"b64": ...}` carries bytes), so tests can prove that the README's request
+input; `{"b64": ...}` carries bytes), so tests can prove that docs/serving.md's request
 matches the exported signature's input names and dtypes without a server.
 """
 

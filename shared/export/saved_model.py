@@ -123,7 +123,7 @@ def next_version(model_dir: Path) -> int:
 def write_models_config(root: Path, base_path: str = "/models") -> Path:
     """Regenerate `root/models.config` listing every model folder with a servable version.
 
-    `base_path` is where `root` is seen by the server (the docker command in the README
+    `base_path` is where `root` is seen by the server (the docker command in docs/serving.md
     mounts it at /models); use the absolute path of `root` for a server on this machine.
     """
     entries = []
