@@ -290,7 +290,7 @@ def compress_into(compression: Compression, config, run: RunDir) -> dict[str, An
         record["distill"] = {
             "teacher_run": str(compression.teacher.path),
             "student": getattr(config.model, "name", None),
-            "student_options": {k: v for k, v in to_plain(config.model).items() if k != "name"},
+            "student_options": changed_options(compression.source_config.model, config.model),
             "alpha": compression.alpha,
             "temperature": compression.temperature,
         }
@@ -306,6 +306,12 @@ def compress_into(compression: Compression, config, run: RunDir) -> dict[str, An
     write_json(run.path / RECORD, record)
     append_card(run, record)
     return metrics
+
+
+def changed_options(before, after) -> dict[str, Any]:
+    """The student's model options that differ from the source run's."""
+    old, new = to_plain(before), to_plain(after)
+    return {k: v for k, v in new.items() if k != "name" and old.get(k) != v}
 
 
 def copy_run(source: RunDir, run: RunDir) -> None:
