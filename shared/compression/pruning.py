@@ -27,23 +27,11 @@ import keras
 import numpy as np
 
 from shared.errors import UserError
+from shared.zoo.registry import KERNEL_LAYER_TYPES
 
 LOG = logging.getLogger("deepfield.compression")
 
-PRUNABLE_TYPES: tuple[type, ...] = (
-    keras.layers.Conv1D,
-    keras.layers.Conv2D,
-    keras.layers.Conv3D,
-    keras.layers.Conv1DTranspose,
-    keras.layers.Conv2DTranspose,
-    keras.layers.Conv3DTranspose,
-    keras.layers.DepthwiseConv1D,
-    keras.layers.DepthwiseConv2D,
-    keras.layers.SeparableConv1D,
-    keras.layers.SeparableConv2D,
-    keras.layers.Dense,
-    keras.layers.EinsumDense,
-)
+PRUNABLE_TYPES: tuple[type, ...] = (*KERNEL_LAYER_TYPES, keras.layers.EinsumDense)
 KERNEL_NAMES = ("kernel", "depthwise_kernel", "pointwise_kernel")
 
 

@@ -139,11 +139,9 @@ def model_spec(name: str) -> ModelSpec:
 # architecture names (ResNet-50 has 49 convs + 4 projections + 1 dense), plus recurrent
 # layers (a bidirectional one counts 2) and the zoo's own layers that hold weight
 # matrices (capsule routing, RBMs, modulated convolutions).
-WEIGHT_LAYER_TYPES: tuple[type, ...] = (
-    keras.layers.RNN,
-    CapsuleRouting,
-    BernoulliRBM,
-    ModulatedConv2D,
+# Convolutions (every kind) and Dense: the layers whose `kernel` is a weight matrix (also
+# what shared.compression prunes).
+KERNEL_LAYER_TYPES: tuple[type, ...] = (
     keras.layers.Conv1D,
     keras.layers.Conv2D,
     keras.layers.Conv3D,
@@ -155,6 +153,13 @@ WEIGHT_LAYER_TYPES: tuple[type, ...] = (
     keras.layers.SeparableConv1D,
     keras.layers.SeparableConv2D,
     keras.layers.Dense,
+)
+WEIGHT_LAYER_TYPES: tuple[type, ...] = (
+    keras.layers.RNN,
+    CapsuleRouting,
+    BernoulliRBM,
+    ModulatedConv2D,
+    *KERNEL_LAYER_TYPES,
 )
 
 
