@@ -36,7 +36,8 @@ import yaml
 from pipelines import runner
 from pipelines.run import Run
 from pipelines.runs import _leg_headlines, lower_is_better
-from pipelines.table import aligned, format_number, format_seconds
+from pipelines.table import format_number
+from pipelines.tune_results import SEARCH, TuneResult, result_of, short
 from shared.config import to_plain, validate
 from shared.errors import UserError
 from shared.run_dir import write_atomic
@@ -44,8 +45,6 @@ from shared.search.default_space import default_space
 from shared.search.space import Space, get_key, read_space, set_key
 
 if TYPE_CHECKING:
-    import pandas as pd
-
     from pipelines.api import DomainAPI
 
 LOG = logging.getLogger("deepfield")
@@ -53,7 +52,6 @@ ALGORITHMS = ("random", "bayesian", "hyperband", "evolution")
 BUDGET_KEYS = ("train.epochs", "agent.total_steps")  # what hyperband varies, first found
 STEP_UNITS = 9  # hyperband's budget for step-counted training: ninths of total_steps
 SETTINGS = "tune.yaml"
-SEARCH = "search.json"
 PROJECT = "tuner"
 TRIALS = "trials"
 
@@ -97,29 +95,6 @@ def parse_duration(text: str | int | float | None) -> float | None:
     if seconds <= 0:
         raise UserError(f"--max-time must be positive (got {text!r})")
     return seconds
-
-
-# === The result ===
-@dataclass
-class TuneResult:
-    """A finished (or stopped) search: its folder, the best trial's run, every trial."""
-
-    path: Path
-    objective: str
-    direction: str
-    best: Run | None
-    trials: pd.DataFrame
-    search: dict[str, Any]
-
-    def table(self) -> str:
-        return search_table(self.search)
-
-    def __repr__(self) -> str:
-        best = self.search.get("best") or {}
-        return (
-            f"TuneResult({str(self.path)!r}, {len(self.trials)} trials, "
-            f"best {self.objective}={best.get('objective')} in {best.get('run')})"
-        )
 
 
 # === Settings, checked before TensorFlow ===
@@ -503,14 +478,10 @@ def _release_memory() -> None:
 
 
 def _values_text(values: dict[str, Any], budget: int | None, search: Search) -> str:
-    shown = [f"{k}={_short(v)}" for k, v in values.items()]
+    shown = [f"{k}={short(v)}" for k, v in values.items()]
     if budget is not None:
         shown.append(f"{search.budget_key}={budget}")
     return ", ".join(shown) or "(base config)"
-
-
-def _short(value: Any) -> str:
-    return format_number(value) if isinstance(value, float) else str(value)
 
 
 def make_oracle(search: Search, space: Space):
@@ -593,63 +564,3 @@ def write_search(search: Search, space: Space, oracle) -> dict[str, Any]:
         data["population"] = list(oracle.population)
     write_atomic(search.path / SEARCH, json.dumps(data, indent=2, default=str) + "\n")
     return data
-
-
-def search_table(data: dict[str, Any]) -> str:
-    """A short table: one row per trial (best marked), then the best run."""
-    keys = list(data.get("space", {}))
-    keys += sorted({k for r in data["trials"] for k in r["values"] if k not in keys})  # budget
-    best = (data.get("best") or {}).get("id")
-    header = ["trial", "status", data["objective"], "time", *[k.split(".")[-1] for k in keys]]
-    rows = []
-    for row in data["trials"]:
-        values = row["values"]
-        rows.append(
-            [
-                row["id"] + (" *" if row["id"] == best else ""),
-                row["status"],
-                format_number(row["objective"]),
-                format_seconds(row.get("wall_seconds")),
-                *[_short(values[k]) if k in values else "-" for k in keys],
-            ]
-        )
-    lines = [
-        f"{data['domain']} {data['task']}: {data['algorithm']} search, "
-        f"{len(rows)} trials, {data['objective']} ({data['direction']})",
-        aligned(header, rows, right={2, 3}),
-    ]
-    failed = [r for r in data["trials"] if r["status"] == "failed"]
-    for row in failed:
-        lines.append(f"trial {row['id']} failed: {row.get('error', 'see its log.txt')}")
-    if data.get("best"):
-        lines.append(
-            f"best: trial {best}, {data['objective']} {format_number(data['best']['objective'])}"
-        )
-        lines.append(f"run: {data['best']['run']}")
-    else:
-        lines.append("best: none (no trial completed)")
-    return "\n".join(lines)
-
-
-def result_of(path: str | Path) -> TuneResult:
-    """The TuneResult of a search folder (as `tune` returns it)."""
-    import pandas as pd
-
-    path = Path(path)
-    data = json.loads((path / SEARCH).read_text())
-    frame = pd.DataFrame(
-        [
-            {
-                "trial": r["id"],
-                "status": r["status"],
-                data["objective"]: r["objective"],
-                "wall_seconds": r.get("wall_seconds"),
-                **r["values"],
-                "run": r["run"],
-                "error": r.get("error"),
-            }
-            for r in data["trials"]
-        ]
-    )
-    best = Run(data["best"]["run"]) if data.get("best") else None
-    return TuneResult(path, data["objective"], data["direction"], best, frame, data)
