@@ -190,6 +190,9 @@ def test_zoo_list_bad_filters_are_one_error_line(cli) -> None:
     assert code == 2 and "PATTERN or --name" in err
 
 
+# Builds three zoo models to measure them (about 11 s): with the `large` tests, beside the
+# catalogue test of every model's kind in tests/shared/zoo/test_zoo_list.py.
+@pytest.mark.large
 def test_catalogue_figures_are_what_measuring_gives() -> None:
     """Every model has stored figures, and a few cheap ones measure the same now (the
     whole zoo, about a minute, is `python -m shared.model_catalog`)."""

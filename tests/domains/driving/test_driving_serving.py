@@ -228,6 +228,10 @@ def test_non_image_bytes_and_empty_batches_fail_with_a_clear_error(module, frame
 # --------------------------------------------------------------------------- export
 
 
+# The harness checks every domain's export in a fresh TensorFlow-only process in `make
+# test` (tests/harness); this fuller check of the driving export (mixed sizes, all three
+# warmup requests) runs with the `large` tests.
+@pytest.mark.large
 def test_export_loads_and_serves_in_a_fresh_tensorflow_process(model, frames, tmp_path):
     examples = [png(frames["down"]), png(frames["up"])]
     spec = perception_serving_spec(
