@@ -78,13 +78,14 @@ class DomainAPI:
                     f"{self.name}.train() has no option {keyword!r}; options: {', '.join(known)}"
                 )
             keys[key] = str(value) if isinstance(value, Path) else value
-        name = config or domain.task_configs.get(task or "", "default")
+        name = config or domain.task_configs.get(task or "")
         return configs.resolve(
             self.name,
             domain.config_class,
             name,
             overrides,
             dirs=self.config_dirs(),
+            preset_keys=domain.preset_keys if name is None else (),
             task=task,
             **keys,
         )

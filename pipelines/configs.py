@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -9,6 +10,7 @@ from shared.config import ConfigModel, apply_overrides, read_yaml, validate
 from shared.errors import UserError
 
 CONFIG_ROOT = Path(__file__).parent / "configs"
+LOG = logging.getLogger("deepfield")
 
 
 def _dirs(domain: str, dirs: list[Path] | None) -> list[Path]:
@@ -37,6 +39,52 @@ def config_path(domain: str, name_or_path: str, dirs: list[Path] | None = None) 
     )
 
 
+def _get(data: dict[str, Any], key: str) -> Any:
+    node: Any = data
+    for part in key.split("."):
+        if not isinstance(node, dict):
+            return None
+        node = node.get(part)
+    return node
+
+
+def _merged(
+    data: dict[str, Any], overrides: list[str] | tuple[str, ...], given: dict[str, Any]
+) -> dict[str, Any]:
+    """`data` with `--set` overrides, then the CLI shortcuts (dotted keys), applied."""
+    merged = apply_overrides(data, list(overrides))
+    for key, value in given.items():
+        node = merged
+        *parents, leaf = key.split(".")
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[leaf] = value
+    return merged
+
+
+def preset_for(
+    domain: str,
+    keys: tuple[str, ...],
+    overrides: list[str] | tuple[str, ...],
+    given: dict[str, Any],
+    dirs: list[Path] | None = None,
+) -> str | None:
+    """The named config made for what a command without `--config` asks for, as RL Zoo
+    picks its hyperparameters by (algorithm, environment): when the `keys` (rl:
+    `agent.name`, `data.source`) set by `--set` or the shortcuts differ from the default
+    config's, the first named config (by name) whose `keys` all equal them; None when
+    the default config already has those values or no named config does."""
+    default = read_yaml(config_path(domain, "default", dirs))
+    wanted = {key: _get(_merged(default, overrides, given), key) for key in keys}
+    if all(wanted[key] == _get(default, key) for key in keys):
+        return None
+    for name in named_configs(domain, dirs):
+        data = read_yaml(config_path(domain, name, dirs))
+        if all(_get(data, key) == value for key, value in wanted.items()):
+            return name
+    return None
+
+
 def resolve(
     domain: str,
     schema: type[ConfigModel],
@@ -44,22 +92,29 @@ def resolve(
     overrides: list[str] | tuple[str, ...] = (),
     *,
     dirs: list[Path] | None = None,
+    preset_keys: tuple[str, ...] = (),
     **shortcuts: Any,
 ):
     """Load a config, apply `--set` overrides, then CLI shortcuts, and validate it.
 
     `shortcuts` are the common flags (`--data`, `--seed`, ...) as dotted keys mapped to
-    values; `None` means the flag was not given.
+    values; `None` means the flag was not given. Without `config`, `preset_keys` pick a
+    named config made for the values asked for (`preset_for`), else "default".
     """
+    given = {key: value for key, value in shortcuts.items() if value is not None}
+    if config is None and preset_keys:
+        config = preset_for(domain, preset_keys, overrides, given, dirs)
+        if config is not None:
+            LOG.info(
+                "no --config: using the named config %r, made for %s",
+                config,
+                ", ".join(
+                    f"{k}={_get(read_yaml(config_path(domain, config, dirs)), k)}"
+                    for k in preset_keys
+                ),
+            )
     source = config_path(domain, config or "default", dirs)
     data: dict[str, Any] = read_yaml(source)
-    merged = apply_overrides(data, list(overrides))
-    given = {key: value for key, value in shortcuts.items() if value is not None}
-    for key, value in given.items():
-        node = merged
-        *parents, leaf = key.split(".")
-        for part in parents:
-            node = node.setdefault(part, {})
-        node[leaf] = value
+    merged = _merged(data, overrides, given)
     where = f"{source.name} with overrides" if overrides or given else source.name
     return validate(schema, merged, source=where)

@@ -131,6 +131,9 @@ class Domain:
     data_specs: ClassVar[tuple[str, ...]]  # spec kinds accepted, e.g. ("builtin", "folder")
     # A task's named config when --config is not given ("default" otherwise).
     task_configs: ClassVar[dict[str, str]] = {}
+    # Keys whose values, when a command without --config changes them from the default
+    # config's, pick the named config made for them (rl: agent and environment).
+    preset_keys: ClassVar[tuple[str, ...]] = ()
     # Python keyword shortcuts of `train` beyond the common ones: kwarg -> config key.
     train_shortcuts: ClassVar[dict[str, str]] = {}
     # Extra options of the common verbs (`vision train --init-from`), by verb.

@@ -23,6 +23,9 @@ class RLDomain(Domain):
     strategies = ("auto", "default", "one-device")
     strategies_note = "rl trains on one device: A3C runs its own parallel workers"
     train_shortcuts = {"agent": "agent.name", "total_steps": "agent.total_steps"}
+    # `--set agent.name=dqn --data gym:CartPole-v1` trains cartpole_dqn's tuned settings
+    # (RL Zoo's per-(algorithm, env) hyperparameters), not PPO's defaults with DQN.
+    preset_keys = ("agent.name", "data.source")
     verb_options = {
         "evaluate": (
             Option("--episodes", "episodes", "int", "default 100", min=1),
