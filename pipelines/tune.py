@@ -37,7 +37,17 @@ from pipelines import runner
 from pipelines.run import Run
 from pipelines.runs import _leg_headlines, lower_is_better
 from pipelines.table import format_number
-from pipelines.tune_results import SEARCH, TuneResult, result_of, short
+from pipelines.tune_results import (
+    PARETO_PLOT,
+    SEARCH,
+    TuneResult,
+    pareto_front,
+    pareto_plot,
+    read_parameters,
+    record_parameters,
+    result_of,
+    short,
+)
 from shared.config import to_plain, validate
 from shared.errors import UserError
 from shared.run_dir import write_atomic
@@ -447,6 +457,7 @@ def _tuner_class():
             except ObjectiveMissing as err:
                 raise Fatal(str(err)) from None
             LOG.info("trial %s: %s = %s", trial.trial_id, self.job.objective, format_number(value))
+            record_parameters(self.job.path, trial.trial_id, path)
             return {self.job.objective: value}
 
         def on_trial_end(self, trial):
@@ -521,6 +532,7 @@ STATUS = {"COMPLETED": "complete", "FAILED": "failed", "INVALID": "failed", "RUN
 
 def write_search(search: Search, space: Space, oracle) -> dict[str, Any]:
     """search.json from the oracle's trials (written after every trial)."""
+    sizes = read_parameters(search.path)
     rows = []
     for trial_id in sorted(oracle.trials, key=lambda t: int(t)):
         trial = oracle.trials[trial_id]
@@ -544,6 +556,7 @@ def write_search(search: Search, space: Space, oracle) -> dict[str, Any]:
                 "objective": trial.score if state == "complete" else None,
                 "run": str(run_path),
                 "wall_seconds": status.get("wall_seconds"),
+                "parameters": sizes.get(trial_id),
                 **({"error": message[0]} if message else {}),
             }
         )
@@ -559,8 +572,11 @@ def write_search(search: Search, space: Space, oracle) -> dict[str, Any]:
         "space": {p.key: p.describe() for p in space},
         "trials": rows,
         "best": best,
+        "pareto": pareto_front(rows, search.direction),
     }
     if hasattr(oracle, "population"):
         data["population"] = list(oracle.population)
     write_atomic(search.path / SEARCH, json.dumps(data, indent=2, default=str) + "\n")
+    if data["pareto"]:
+        pareto_plot(data, search.path / PARETO_PLOT)
     return data

@@ -15,6 +15,8 @@ if TYPE_CHECKING:
     import pandas as pd
 
 SEARCH = "search.json"
+PARAMETERS = "trial_parameters.json"  # trial id -> parameters of its model
+PARETO_PLOT = "pareto.png"
 
 
 @dataclass
@@ -39,6 +41,77 @@ class TuneResult:
         )
 
 
+# === The second objective: model size ===
+def record_parameters(search_path: Path, trial_id: str, run_path: Path) -> None:
+    """Count the finished trial's model parameters into the search's size record."""
+    from shared.run_dir import write_atomic
+
+    sizes = read_parameters(search_path)
+    sizes[trial_id] = int(Run(run_path).load_model().count_params())
+    write_atomic(search_path / PARAMETERS, json.dumps(sizes, indent=1) + "\n")
+
+
+def read_parameters(search_path: Path) -> dict[str, int]:
+    path = Path(search_path) / PARAMETERS
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
+def pareto_front(rows: list[dict[str, Any]], direction: str) -> list[str]:
+    """Ids of the completed trials no other trial beats on both the objective and the
+    parameter count (at least as good on both, better on one), best objective first."""
+    done = [
+        r
+        for r in rows
+        if r["status"] == "complete"
+        and r.get("objective") is not None
+        and r.get("parameters") is not None
+    ]
+    sign = 1.0 if direction == "max" else -1.0
+
+    def beats(a, b) -> bool:
+        better_or_equal = (
+            sign * a["objective"] >= sign * b["objective"] and a["parameters"] <= b["parameters"]
+        )
+        return better_or_equal and (
+            sign * a["objective"] > sign * b["objective"] or a["parameters"] < b["parameters"]
+        )
+
+    front = [r for r in done if not any(beats(other, r) for other in done)]
+    front.sort(key=lambda r: -sign * r["objective"])
+    return [r["id"] for r in front]
+
+
+def pareto_plot(data: dict[str, Any], path: Path) -> Path:
+    """Objective against parameters for every completed trial, the front joined."""
+    from shared import plots
+    from shared.plots import plt
+
+    rows = {r["id"]: r for r in data["trials"] if r.get("parameters") is not None}
+    done = [r for r in rows.values() if r["status"] == "complete" and r["objective"] is not None]
+    front = [rows[i] for i in data["pareto"]]
+    fig, ax = plt.subplots(figsize=(5.5, 4.0))
+    ax.scatter(
+        [r["parameters"] for r in done], [r["objective"] for r in done], c="grey", label="trials"
+    )
+    front = sorted(front, key=lambda r: r["parameters"])
+    ax.plot(
+        [r["parameters"] for r in front],
+        [r["objective"] for r in front],
+        "o-",
+        c="red",
+        label="Pareto front",
+    )
+    for r in front:
+        ax.annotate(r["id"], (r["parameters"], r["objective"]), fontsize=7)
+    ax.set(xscale="log", xlabel="parameters", ylabel=data["objective"])
+    ax.set_title(
+        f"{data['domain']} {data['task']}: {data['objective']} ({data['direction']}) vs size",
+        fontsize=9,
+    )
+    ax.legend(fontsize=8)
+    return plots.save(fig, path)
+
+
 def short(value: Any) -> str:
     """A trial value as the table shows it."""
     return format_number(value) if isinstance(value, float) else str(value)
@@ -49,7 +122,14 @@ def search_table(data: dict[str, Any]) -> str:
     keys = list(data.get("space", {}))
     keys += sorted({k for r in data["trials"] for k in r["values"] if k not in keys})  # budget
     best = (data.get("best") or {}).get("id")
-    header = ["trial", "status", data["objective"], "time", *[k.split(".")[-1] for k in keys]]
+    header = [
+        "trial",
+        "status",
+        data["objective"],
+        "time",
+        "parameters",
+        *[k.split(".")[-1] for k in keys],
+    ]
     rows = []
     for row in data["trials"]:
         values = row["values"]
@@ -59,17 +139,22 @@ def search_table(data: dict[str, Any]) -> str:
                 row["status"],
                 format_number(row["objective"]),
                 format_seconds(row.get("wall_seconds")),
+                format_number(row.get("parameters")),
                 *[short(values[k]) if k in values else "-" for k in keys],
             ]
         )
     lines = [
         f"{data['domain']} {data['task']}: {data['algorithm']} search, "
         f"{len(rows)} trials, {data['objective']} ({data['direction']})",
-        aligned(header, rows, right={2, 3}),
+        aligned(header, rows, right={2, 3, 4}),
     ]
     failed = [r for r in data["trials"] if r["status"] == "failed"]
     for row in failed:
         lines.append(f"trial {row['id']} failed: {row.get('error', 'see its log.txt')}")
+    if data.get("pareto"):
+        sizes = {r["id"]: r.get("parameters") for r in data["trials"]}
+        shown = ", ".join(f"{i} ({format_number(sizes[i])} parameters)" for i in data["pareto"])
+        lines.append(f"Pareto front ({data['objective']} vs parameters): {shown}")
     if data.get("best"):
         lines.append(
             f"best: trial {best}, {data['objective']} {format_number(data['best']['objective'])}"
@@ -93,6 +178,7 @@ def result_of(path: str | Path) -> TuneResult:
                 "status": r["status"],
                 data["objective"]: r["objective"],
                 "wall_seconds": r.get("wall_seconds"),
+                "parameters": r.get("parameters"),
                 **r["values"],
                 "run": r["run"],
                 "error": r.get("error"),

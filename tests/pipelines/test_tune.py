@@ -90,6 +90,18 @@ def test_evolution_search_writes_trials_as_runs(evolution_search, cli):
     best = min(search["trials"], key=lambda t: t["objective"])
     assert search["best"]["id"] == best["id"]
     assert search["population"] == ["1", "2"]  # aging: trial 0 left
+    # The second objective: every trial's size, and the front no trial beats on both.
+    sizes = {t["id"]: t["parameters"] for t in search["trials"]}
+    assert all(isinstance(n, int) and n > 0 for n in sizes.values())
+    front = search["pareto"]
+    assert best["id"] in front and (root / "search" / "pareto.png").read_bytes()[:4] == b"\x89PNG"
+    for t in search["trials"]:
+        if t["id"] not in front:  # dominated: some front member is as good on both
+            assert any(
+                search["trials"][int(f)]["objective"] <= t["objective"]
+                and sizes[f] <= sizes[t["id"]]
+                for f in front
+            )
     code, out, _ = cli("runs", "list", str(root / "search" / "trials"), "--json")
     assert code == 0 and len(json.loads(out)) == 3
 
@@ -145,3 +157,22 @@ def test_failed_trial_is_recorded_and_the_search_goes_on(tmp_path, cli):
     # A folder that holds this search refuses another domain's search.
     code, _, err = cli("vision", "tune", "--trials", "1", "--run-dir", str(tmp_path / "search"))
     assert code == 2 and "holds a finance search" in err
+
+
+def test_pareto_front_keeps_the_trials_nothing_beats_on_both():
+    from pipelines.tune_results import pareto_front
+
+    def row(i, objective, parameters, status="complete"):
+        return {"id": i, "objective": objective, "parameters": parameters, "status": status}
+
+    rows = [
+        row("a", 0.90, 1000),
+        row("b", 0.85, 200),  # smaller, worse: on the front
+        row("c", 0.80, 500),  # beaten by b on both
+        row("d", 0.90, 1200),  # as good as a, larger: beaten
+        row("e", 0.99, 5000),
+        row("f", None, 10, status="failed"),
+    ]
+    assert pareto_front(rows, "max") == ["e", "a", "b"]
+    losses = [row("a", 0.2, 100), row("b", 0.1, 100), row("c", 0.3, 50)]
+    assert pareto_front(losses, "min") == ["b", "c"]
