@@ -211,6 +211,19 @@ def _declared(domain: Domain, verb: str) -> list:
     return [click_option(o) for o in domain.verb_options.get(verb, ())]
 
 
+def _config_options(domain, config_help: str, set_help: str) -> list:
+    """`--config`, `--data` and `--set`: what a config is built from (train, tune)."""
+    return [
+        click.option("--config", "config", default=None, help=config_help),
+        click.option(
+            "--data",
+            default=None,
+            help="data spec: " + ", ".join(f"{k}:" for k in domain.data_specs),
+        ),
+        click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help=set_help),
+    ]
+
+
 def _task_option(domain: Domain, about_run: bool):
     help = "the run's task (checked)" if about_run else "the task to train"
     return click.option(
@@ -277,23 +290,10 @@ def train_command(domain: Domain) -> click.Command:
 
     options = [
         _task_option(domain, about_run=False),
-        click.option(
-            "--config",
-            "config",
-            default=None,
-            help="named config (" + ", ".join(_api(domain).named_configs()) + ") or YAML path",
-        ),
-        click.option(
-            "--data",
-            default=None,
-            help="data spec: " + ", ".join(f"{k}:" for k in domain.data_specs),
-        ),
-        click.option(
-            "--set",
-            "overrides",
-            multiple=True,
-            metavar="KEY=VALUE",
-            help="override any config key (repeatable)",
+        *_config_options(
+            domain,
+            "named config (" + ", ".join(_api(domain).named_configs()) + ") or YAML path",
+            "override any config key (repeatable)",
         ),
         click.option(
             "--run-dir",
@@ -500,23 +500,10 @@ def tune_command(domain: Domain) -> click.Command:
 
     options = [
         _task_option(domain, about_run=False),
-        click.option(
-            "--config",
-            "config",
-            default=None,
-            help="the base config every trial starts from (named or YAML path)",
-        ),
-        click.option(
-            "--data",
-            default=None,
-            help="data spec: " + ", ".join(f"{k}:" for k in domain.data_specs),
-        ),
-        click.option(
-            "--set",
-            "overrides",
-            multiple=True,
-            metavar="KEY=VALUE",
-            help="fix a key of the base config (repeatable)",
+        *_config_options(
+            domain,
+            "the base config every trial starts from (named or YAML path)",
+            "fix a key of the base config (repeatable)",
         ),
         click.option(
             "--space",

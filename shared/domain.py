@@ -71,6 +71,26 @@ class Option:
     min: int | None = None
 
 
+def tflite_export_options(
+    quantize_modes: tuple[str, ...], format_help: str = "saved_model (TF Serving) or tflite"
+) -> tuple[Option, Option]:
+    """`export --format saved_model|tflite` and `--quantize MODE`, for the domains that
+    implement `Domain.export_tflite` (`Domain.export` dispatches on them)."""
+    return (
+        Option(
+            "--format", "format", "choice", format_help, "saved_model", ("saved_model", "tflite")
+        ),
+        Option(
+            "--quantize",
+            "quantize",
+            "choice",
+            "TFLite post-training quantization",
+            "none",
+            quantize_modes,
+        ),
+    )
+
+
 @dataclass(frozen=True)
 class Verb:
     """A verb a domain adds to the common ones (`rl play`, `finance monitor`).
@@ -344,4 +364,5 @@ __all__ = [
     "TourLeg",
     "Verb",
     "register_domain",
+    "tflite_export_options",
 ]

@@ -24,7 +24,15 @@ from pathlib import Path
 from typing import Any
 
 from domains.driving.config import DrivingConfig
-from shared.domain import Domain, Option, SmokeRun, TourLeg, Verb, register_domain
+from shared.domain import (
+    Domain,
+    Option,
+    SmokeRun,
+    TourLeg,
+    Verb,
+    register_domain,
+    tflite_export_options,
+)
 from shared.errors import UserError
 
 TINY_MODEL = ("model.width=8", "model.fpn_channels=16", "model.seg_channels=8")
@@ -45,24 +53,10 @@ class DrivingDomain(Domain):
     strategies_note = "driving trains with Keras fit, which fails under multi-worker (keras#20585)"
     task_module = "domains.driving.task"
     verb_options = {
-        "export": (
-            Option(
-                "--format",
-                "format",
-                "choice",
-                "saved_model (TF Serving: bytes in, NMS in the graph) or tflite (image "
-                "tensor in, NMS left to the caller)",
-                "saved_model",
-                ("saved_model", "tflite"),
-            ),
-            Option(
-                "--quantize",
-                "quantize",
-                "choice",
-                "TFLite post-training quantization of the weights",
-                "none",
-                ("none", "dynamic", "float16"),
-            ),
+        "export": tflite_export_options(
+            ("none", "dynamic", "float16"),
+            "saved_model (TF Serving: bytes in, NMS in the graph) or tflite (image tensor in, "
+            "NMS left to the caller)",
         ),
     }
     extra_verbs = (

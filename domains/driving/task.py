@@ -384,8 +384,8 @@ def export_tflite(
 ) -> dict[str, Any]:
     """`to/name.tflite` and its `.json` report: the network with dense decoding (every
     location's box and score); non-maximum suppression is the caller's
-    (`serving.decode_detections`, documented in the report)."""
-    from domains.driving.serving import export_tflite as write_tflite
+    (`serving_tflite.decode_detections`, documented in the report)."""
+    from domains.driving.serving_tflite import export_tflite as write_tflite
     from shared import model_io
 
     if to.exists() and not to.is_dir():

@@ -10,7 +10,14 @@ from pathlib import Path
 from typing import Any
 
 from domains.vision.config import VisionConfig
-from shared.domain import Domain, Option, SmokeRun, TourLeg, register_domain
+from shared.domain import (
+    Domain,
+    Option,
+    SmokeRun,
+    TourLeg,
+    register_domain,
+    tflite_export_options,
+)
 
 
 @register_domain
@@ -30,24 +37,7 @@ class VisionDomain(Domain):
                 "transfer learning: start from this run's backbone",
             ),
         ),
-        "export": (
-            Option(
-                "--format",
-                "format",
-                "choice",
-                "saved_model (TF Serving) or tflite",
-                "saved_model",
-                ("saved_model", "tflite"),
-            ),
-            Option(
-                "--quantize",
-                "quantize",
-                "choice",
-                "TFLite post-training quantization",
-                "none",
-                ("none", "dynamic", "float16", "int8"),
-            ),
-        ),
+        "export": tflite_export_options(("none", "dynamic", "float16", "int8")),
     }
     tour_legs = (
         TourLeg(

@@ -256,6 +256,21 @@ def perception_model(config: PerceptionConfig) -> keras.Model:
     return keras.Model(image, outputs, name="perception")
 
 
+def dense_scores_and_boxes(class_logits, box_ltrb, centerness_logits, centres, image_size):
+    """Every location's class scores sqrt(sigmoid(class) * sigmoid(centerness)) (FCOS's
+    test-time ranking) and its box (x1, y1, x2, y2): the location -+ its distances,
+    clipped to the input. Keras ops, so the in-graph decoding (`FCOSDecode`) and the
+    TFLite network (`domains.driving.serving_tflite`) share it."""
+    scores = ops.sqrt(ops.sigmoid(class_logits) * ops.sigmoid(centerness_logits))
+    centres = ops.cast(ops.convert_to_tensor(centres), box_ltrb.dtype)
+    h, w = float(image_size[0]), float(image_size[1])
+    x1 = ops.clip(centres[:, 0] - box_ltrb[..., 0], 0.0, w)
+    y1 = ops.clip(centres[:, 1] - box_ltrb[..., 1], 0.0, h)
+    x2 = ops.clip(centres[:, 0] + box_ltrb[..., 2], 0.0, w)
+    y2 = ops.clip(centres[:, 1] + box_ltrb[..., 3], 0.0, h)
+    return scores, (x1, y1, x2, y2)
+
+
 @keras.saving.register_keras_serializable(package="deepfield")
 class FCOSDecode(keras.layers.Layer):
     """Head outputs -> final detections, inside the graph.
@@ -288,13 +303,9 @@ class FCOSDecode(keras.layers.Layer):
         self._centres = centres  # (N, 2) x, y
 
     def call(self, class_logits, box_ltrb, centerness_logits):
-        scores = tf.sqrt(tf.sigmoid(class_logits) * tf.sigmoid(centerness_logits))  # (B, N, C)
-        centres = tf.constant(self._centres, dtype=box_ltrb.dtype)
-        h, w = self.image_size
-        x1 = tf.clip_by_value(centres[:, 0] - box_ltrb[..., 0], 0.0, w)
-        y1 = tf.clip_by_value(centres[:, 1] - box_ltrb[..., 1], 0.0, h)
-        x2 = tf.clip_by_value(centres[:, 0] + box_ltrb[..., 2], 0.0, w)
-        y2 = tf.clip_by_value(centres[:, 1] + box_ltrb[..., 3], 0.0, h)
+        scores, (x1, y1, x2, y2) = dense_scores_and_boxes(
+            class_logits, box_ltrb, centerness_logits, self._centres, self.image_size
+        )
         # combined_non_max_suppression wants (y1, x1, y2, x2).
         yxyx = tf.stack([y1, x1, y2, x2], axis=-1)
         num = self._centres.shape[0]

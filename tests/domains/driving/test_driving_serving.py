@@ -23,13 +23,15 @@ from domains.driving.letterbox import PAD_VALUE, boxes_from_letterbox, letterbox
 from domains.driving.model import PerceptionConfig, detector, perception_model
 from domains.driving.serving import (
     PerceptionServing,
-    PerceptionTFLite,
     _pil_nearest_index,
+    letterbox_graph,
+    perception_serving_spec,
+)
+from domains.driving.serving_tflite import (
+    PerceptionTFLite,
     decode_detections,
     export_tflite,
-    letterbox_graph,
     nms,
-    perception_serving_spec,
     tflite_model,
 )
 from domains.driving.train_loop import _mask_to_frame
