@@ -4,8 +4,9 @@ from pipelines import vision
 run = vision.train(config="digits", data="builtin:digits")
 run.metrics["accuracy"], run.plots, run.predict(["digit.png"]), vision.export(run, to="serving")
 
-Every domain gets the same functions (`resolve_config`, `train`, `evaluate`, `predict`,
-`explain`, `export`) plus its own verbs (`rl.play`, `finance.monitor`). Configs are
+Every domain gets the same functions (`resolve_config`, `load_data`, `train`, `evaluate`,
+`predict`, `explain`, `export`) plus its own verbs (`rl.play`, `finance.monitor`,
+`healthcare.read`). Configs are
 resolved and checked before any TensorFlow import, so bad input fails fast.
 """
 
@@ -89,6 +90,30 @@ class DomainAPI:
             task=task,
             **keys,
         )
+
+    # === Data ===
+    def load_data(
+        self,
+        config: str | None = None,
+        data: str | None = None,
+        overrides: list[str] | tuple[str, ...] = (),
+        *,
+        task: str | None = None,
+        **options: Any,
+    ):
+        """The data `train` would train on, with its train/validation/test splits.
+
+        Takes `train`'s keywords and resolves them as `train` does (`resolve_config`),
+        then reads the source with the domain's own loader, seed and leakage-safe
+        splitter, so the splits are the ones a run with the same arguments records in
+        data_splits.json. Returns the domain's data object (`.summary()` says what it
+        holds; tables and texts have `.dataframe()`). Nothing is trained.
+        """
+        resolved = self.resolve_config(config, overrides, task=task, data=data, **options)
+        source = getattr(getattr(resolved, "data", None), "source", None)
+        if source:
+            self.domain.check_data_spec(source)  # a kind it reads, a path that exists
+        return self.domain.load_data(resolved)
 
     # === Training ===
     def train(

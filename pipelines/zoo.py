@@ -6,6 +6,9 @@ figures come from the catalogue (shared/model_catalog.json, see shared.model_cat
 for how FLOPs are counted), so the rows come at once, before TensorFlow is imported;
 only a model the catalogue has no figures for is built and measured on the spot, and
 `--measure` builds and measures every one (about a minute).
+
+For notebooks and scripts, `build_model`, `model_info` and `model_options` are the zoo's
+public functions: `from pipelines import zoo; zoo.build_model("resnet", input_shape=...)`.
 """
 
 from __future__ import annotations
@@ -27,10 +30,13 @@ from shared.model_catalog import (
 )
 
 __all__ = [
+    "build_model",
     "forward_flops",
     "list_models",
     "listing_lines",
+    "model_info",
     "model_kinds",
+    "model_options",
     "model_row",
     "preset_arguments",
     "select_models",
@@ -47,6 +53,29 @@ def _human(count: float) -> str:
         if count >= size:
             return f"{count / size:.2f}{unit}"
     return str(int(count))
+
+
+def build_model(name: str, **options: Any):
+    """Zoo model `name` as a Keras model, built as runs build it: `input_shape`,
+    `num_classes` and the model's own options (`model_options(name)`; a config's
+    `model.*` keys). An unknown name or option is a UserError naming the valid ones."""
+    from shared.zoo import build_model as build
+
+    return build(name, **options)
+
+
+def model_info(name: str) -> str:
+    """What zoo model `name` is, in a paragraph, and its options with their defaults."""
+    from shared.zoo import model_info as info
+
+    return info(name)
+
+
+def model_options(name: str) -> dict[str, Any]:
+    """Zoo model `name`'s option names and their defaults."""
+    from shared.zoo import model_options as options
+
+    return options(name)
 
 
 def model_row(name: str) -> dict[str, Any]:

@@ -265,6 +265,13 @@ class Domain:
     def check_run(self, run: RunDir, config: Any) -> None:
         """Refuse a finished run this domain cannot serve a verb for (default: none)."""
 
+    # === The data a run trains on ===
+    def load_data(self, config: Any) -> Any:
+        """The data `train` would read for `config`, split as `train` splits it (the
+        domain's own loader, seed and splitter), as the domain's data object; a domain
+        without a data set (rl: an agent learns from its environment) says so."""
+        raise UserError(f"{self.name} has no data set to load")
+
     # === The verbs (TensorFlow inside) ===
     def train(self, config: Any, run: RunDir) -> dict[str, Any]:
         """Train into `run` and evaluate; returns the metrics written to metrics.json."""

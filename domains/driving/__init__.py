@@ -136,6 +136,15 @@ class DrivingDomain(Domain):
             size["image_size"] = (width or 320, height or 160)
         return simulate(Path(out), frames, seed=seed or 0, overwrite=overwrite, **size)
 
+    def load_data(self, config: DrivingConfig):
+        """The `DetectionSet` a run trains on, its missing splits cut as training cuts
+        them; how they were made is its `split_info`."""
+        from domains.driving.data import load
+
+        found, info = load(config)
+        found.split_info = info
+        return found
+
     def serving_spec(self, run, config):
         from domains.driving import task
 

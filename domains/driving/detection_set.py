@@ -67,7 +67,7 @@ class Frame:
         self.ignore_boxes = np.asarray(self.ignore_boxes, np.float32).reshape(-1, 4)
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, repr=False)
 class DetectionSet:
     """A detection (and optionally segmentation) data set, split as its source ships it.
 
@@ -84,6 +84,8 @@ class DetectionSet:
     has_masks: bool = False
     report: dict[str, int] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    # How the missing splits were cut (seed, duplicates), set by `data.load`'s callers.
+    split_info: dict = field(default_factory=dict)
 
     @property
     def num_classes(self) -> int:
@@ -92,6 +94,27 @@ class DetectionSet:
     def frames(self) -> list[Frame]:
         """Every frame of every split, in split order."""
         return [frame for frames in self.splits.values() for frame in frames]
+
+    def summary(self) -> str:
+        """Frames, boxes per class and masks in each split, and how the splits were made."""
+        how = self.split_info.get("method")
+        lines = [
+            f"{self.source}: classes {', '.join(self.class_names)}; "
+            + (f"masks {', '.join(self.mask_names)}" if self.has_masks else "no masks")
+            + (f"; splits {how}" if how else "")
+            + (f", seed {self.split_info['seed']}" if "seed" in self.split_info else "")
+        ]
+        for name, frames in self.splits.items():
+            classes = np.concatenate([f.classes for f in frames]) if frames else np.zeros(0, int)
+            counts = np.bincount(classes, minlength=self.num_classes)
+            boxes = ", ".join(f"{c} {n}" for c, n in zip(self.class_names, counts, strict=True))
+            lines.append(f"  {name:<10} {len(frames):>6,} frames, boxes: {boxes}")
+        lines += [f"  {note}" for note in self.notes]
+        return "\n".join(lines)
+
+    def __repr__(self) -> str:
+        sizes = ", ".join(f"{name} {len(frames)}" for name, frames in self.splits.items())
+        return f"DetectionSet({self.source!r}, classes {self.class_names}, frames: {sizes})"
 
 
 class ImageInfo(NamedTuple):

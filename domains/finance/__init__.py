@@ -71,6 +71,12 @@ class FinanceDomain(Domain):
         config.check_runtime()
         data.load(config)
 
+    def load_data(self, config: FinanceConfig):
+        """The typed, cleaned and split `TableData` a fraud or credit run trains on."""
+        from domains.finance import data
+
+        return data.load(config)
+
     def serving_spec(self, run, config):
         from domains.finance import serving
 

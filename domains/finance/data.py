@@ -27,7 +27,7 @@ from domains.finance.schema import (
     non_numeric_example,
 )
 from shared.data.spec import parse_spec
-from shared.data.splits import split_indices
+from shared.data.splits import split_indices, with_split_column
 from shared.data.table import read_table, table_options
 from shared.errors import UserError
 
@@ -36,8 +36,10 @@ ACCEPTED_SPECS = ("builtin", "csv", "jsonl")
 BUILTINS = ("german-credit", "transactions")
 
 
-@dataclass
+@dataclass(repr=False)
 class TableData:
+    """A typed, cleaned table, its 0/1 labels and its splits, as fraud and credit train."""
+
     spec: str
     frame: pd.DataFrame  # cleaned: numbers float64, categories str
     labels: np.ndarray  # 0/1
@@ -45,6 +47,34 @@ class TableData:
     splits: dict[str, np.ndarray]  # split -> row positions
     missing: dict[str, int] = field(default_factory=dict)  # feature column -> missing values
     split_report: dict[str, Any] = field(default_factory=dict)  # how the splits were made
+
+    def dataframe(self, split: str | None = None) -> pd.DataFrame:
+        """The cleaned rows with the target (1 = `schema.positive`) and a `split` column,
+        or one split's rows: the columns a model input, `predict` and `monitor` take."""
+        frame = self.frame.assign(**{self.schema.target: self.labels})
+        return with_split_column(frame, self.splits, split)
+
+    def summary(self) -> str:
+        """Rows, features and the positive rate of each split, and how it was split."""
+        schema = self.schema
+        lines = [
+            f"{self.spec}: {len(self.frame):,} rows, target {schema.target!r} "
+            f"(positive: {schema.positive}), {len(schema.numeric)} numeric and "
+            f"{len(schema.categorical)} categorical features; "
+            f"{self.split_report.get('method', '?')} split"
+            + (f", seed {self.split_report['seed']}" if "seed" in self.split_report else "")
+        ]
+        for name, rows in self.splits.items():
+            lines.append(
+                f"  {name:<10} {len(rows):>8,} rows, {self.labels[rows].mean():.2%} positive"
+            )
+        if self.missing:
+            lines.append(f"  missing values imputed: {describe_missing(schema, self.missing)}")
+        return "\n".join(lines)
+
+    def __repr__(self) -> str:
+        sizes = ", ".join(f"{name} {len(rows)}" for name, rows in self.splits.items())
+        return f"TableData({self.spec!r}, {len(self.frame)} rows, target {self.schema.target!r}, {sizes})"
 
 
 # === Reading ===

@@ -18,7 +18,7 @@ from pathlib import Path
 import yaml
 
 from domains.healthcare.config import HealthcareConfig, window_range
-from shared.domain import Domain, Option, SmokeRun, TourLeg, register_domain
+from shared.domain import Domain, Option, SmokeRun, TourLeg, Verb, register_domain
 from shared.errors import UserError
 
 BUILTINS = ("breastmnist", "phantom")
@@ -60,6 +60,17 @@ class HealthcareDomain(Domain):
             ),
         ),
     }
+    extra_verbs = (
+        Verb(
+            "read",
+            "Read medical volumes (a DICOM series, file or DICOMDIR, NIfTI, NRRD) as training "
+            "reads them: slices ordered by position, CT in Hounsfield units, reoriented to "
+            "RAS; prints each one's shape, spacing, orientation and value range.",
+            (Option("--label", "label", "flag", "read label maps (integer labels)"),),
+            needs_run=False,
+            inputs=True,
+        ),
+    )
     tour_legs = (
         TourLeg(
             "healthcare",
@@ -136,6 +147,36 @@ class HealthcareDomain(Domain):
 
         check_classifier(config.model.name)
 
+    def load_data(self, config: HealthcareConfig):
+        """What the task trains on, read as its train reads it: `SegData` (segment: cases
+        split by case, or by patient from a manifest), 3D `ImageData` (classify with a
+        volume model) or 2D `ImageData` (classify)."""
+        seed = config.runtime.seed
+        if config.task == "segment":
+            from domains.healthcare import seg_data
+
+            return seg_data.load(config, seed)
+        from domains.healthcare.data_checks import is_volume_model
+
+        if is_volume_model(config.model.name):
+            from domains.healthcare import classify3d_data
+
+            return classify3d_data.load(config.data, seed)
+        from domains.healthcare import data
+
+        return data.load(config.data, seed)
+
+    def read(self, inputs, label: bool = False, **options):
+        """`inputs` (a path, or a list of them) as canonical `Volume`s: one Volume for one
+        path, a list for a list. Numpy, pydicom and nibabel only."""
+        from domains.healthcare.nifti_io import read_volume
+
+        paths = [inputs] if isinstance(inputs, str | Path) else list(inputs)
+        if not paths:
+            raise UserError("read needs at least one path (a DICOM series, NIfTI or NRRD)")
+        volumes = [read_volume(path, label=bool(label)) for path in paths]
+        return volumes[0] if isinstance(inputs, str | Path) else volumes
+
     def evaluate(self, run, config, data, split, out, mask=None, **options):
         """As every domain's, plus `--mask` for a segment run scored on one image."""
         if mask is not None:
@@ -159,6 +200,15 @@ class HealthcareDomain(Domain):
 
             return classify3d
         return super().task(config)
+
+    def format_result(self, verb: str, result):
+        """`read`: one JSON object per volume (its geometry and value range)."""
+        if verb != "read":
+            return None
+        import json
+
+        volumes = result if isinstance(result, list) else [result]
+        return "\n".join(json.dumps(volume.info()) for volume in volumes)
 
     def serving_spec(self, run, config):
         if config.task == "segment":

@@ -49,7 +49,7 @@ AUTO_PATCH_MAX = {2: 256, 3: 64}
 HU_AIR_BELOW = -500.0  # a minimum at or below this is air in Hounsfield units: CT
 
 
-@dataclass
+@dataclass(repr=False)
 class SegCase:
     """One image (2D or 3D raw intensities: HU for CT) with its label map and spacing."""
 
@@ -59,8 +59,16 @@ class SegCase:
     spacing: tuple[float, ...]
     affine: np.ndarray | None = None
 
+    def __repr__(self) -> str:
+        spacing = ", ".join(f"{s:g}" for s in self.spacing)
+        labels = "no mask" if self.mask is None else f"labels {np.unique(self.mask).tolist()}"
+        return (
+            f"SegCase({self.id!r}, image {'x'.join(map(str, self.image.shape))}, "
+            f"spacing ({spacing}) mm, {labels})"
+        )
 
-@dataclass
+
+@dataclass(repr=False)
 class SegData:
     """Cases by split, with what the model needs to know about them."""
 
@@ -70,6 +78,24 @@ class SegData:
     modality: str | None
     splits: dict[str, list[SegCase]]
     report: dict[str, Any] = field(default_factory=dict)
+
+    def summary(self) -> str:
+        """Cases (or slices) per split, the label names, the modality, how it was split."""
+        unit = "images" if self.dims == 2 else "volumes"
+        lines = [
+            f"{self.spec}: {self.dims}D segmentation, labels {', '.join(self.label_names)}; "
+            f"modality {self.modality or 'unknown'}; split {self.report.get('method', '?')}"
+            + (f", seed {self.report['seed']}" if "seed" in self.report else "")
+        ]
+        for name, cases in self.splits.items():
+            shapes = sorted({"x".join(map(str, case.image.shape)) for case in cases})
+            shown = ", ".join(shapes[:3]) + (", ..." if len(shapes) > 3 else "")
+            lines.append(f"  {name:<10} {len(cases):>6,} {unit} ({shown})")
+        return "\n".join(lines)
+
+    def __repr__(self) -> str:
+        sizes = ", ".join(f"{name} {len(cases)}" for name, cases in self.splits.items())
+        return f"SegData({self.spec!r}, {self.dims}D, labels {self.label_names}, {sizes})"
 
 
 # === Checks before TensorFlow ===

@@ -56,6 +56,28 @@ class Volume:
         """Where each array axis points, e.g. ("R", "A", "S") or ("L", "P", "S")."""
         return tuple(ornt.aff2axcodes(self.affine))
 
+    def info(self) -> dict:
+        """Where it came from, its grid and its values, JSON-able (`healthcare read`)."""
+        array = self.array
+        return {
+            "source": self.source,
+            "shape": list(self.shape),
+            "spacing_mm": [round(s, 4) for s in self.spacing],
+            "orientation": "".join(self.orientation),
+            "modality": self.modality,
+            "dtype": str(array.dtype),
+            "min": float(array.min()) if array.size else None,
+            "max": float(array.max()) if array.size else None,
+        }
+
+    def __repr__(self) -> str:
+        info = self.info()
+        return (
+            f"Volume({info['source']!r}, shape {tuple(info['shape'])}, spacing (mm) "
+            f"{tuple(info['spacing_mm'])}, {info['orientation']}, modality {info['modality']}, "
+            f"{info['dtype']} {info['min']:g}..{info['max']:g})"
+        )
+
 
 def world(volume: Volume, index) -> np.ndarray:
     """World coordinates (mm, RAS+) of voxel index/indices `index` (..., 3)."""

@@ -77,5 +77,10 @@ class NLPDomain(Domain):
 
             init_source(config.pretrain.init_from)
 
+    def load_data(self, config: NLPConfig):
+        """The task's data, read and split by its data module: `TextData` (classify),
+        `PairData` (translate, grouped by source sentence) or `CorpusData` (lm)."""
+        return importlib.import_module(DATA_MODULES[config.task]).load(config)
+
     def serving_spec(self, run, config):
         return self.task(config).serving_spec(run, config)

@@ -46,16 +46,38 @@ BOUNDARIES = (
 )
 
 
-@dataclass
+@dataclass(repr=False)
 class CorpusData:
+    """A language model's corpus, cut into contiguous train, validation and test spans."""
+
     spec: str
     text: str
     splits: dict[str, tuple[int, int]]  # name -> [start, end) character offsets
     report: dict[str, Any] = field(default_factory=dict)
 
     def split_text(self, name: str) -> str:
+        if name not in self.splits:
+            raise UserError(f"no split {name!r}; splits: {', '.join(self.splits)}")
         start, end = self.splits[name]
         return self.text[start:end]
+
+    def summary(self) -> str:
+        """Characters and lines per split, and where the cuts fall."""
+        lines = [
+            f"{self.spec}: {len(self.text):,} characters, {len(self.text.splitlines()):,} lines; "
+            f"contiguous splits cut at {self.report.get('cut_at', 'character')} boundaries"
+        ]
+        for name, (start, end) in self.splits.items():
+            part = self.text[start:end]
+            lines.append(
+                f"  {name:<10} {end - start:>10,} characters, {len(part.splitlines()):>7,} lines "
+                f"(characters {start:,} to {end:,})"
+            )
+        return "\n".join(lines)
+
+    def __repr__(self) -> str:
+        sizes = ", ".join(f"{name} {end - start}" for name, (start, end) in self.splits.items())
+        return f"CorpusData({self.spec!r}, {len(self.text)} characters, {sizes})"
 
 
 # === Reading ===

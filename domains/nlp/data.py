@@ -19,7 +19,7 @@ import pandas as pd
 
 from domains.nlp.config import NLPConfig
 from shared.data.spec import parse_spec
-from shared.data.splits import split_indices
+from shared.data.splits import split_indices, with_split_column
 from shared.data.table import read_table, table_options
 from shared.errors import UserError
 
@@ -50,14 +50,48 @@ TEXT_NAMES = (
 TARGET_NAMES = ("label", "target", "class", "category", "sentiment", "y")
 
 
-@dataclass
+@dataclass(repr=False)
 class TextData:
+    """Labelled texts and their splits (row positions), as classify trains on them."""
+
     spec: str
     texts: np.ndarray  # str
     labels: np.ndarray  # int class ids
     class_names: list[str]
     splits: dict[str, np.ndarray]
     report: dict[str, Any] = field(default_factory=dict)
+
+    def dataframe(self, split: str | None = None) -> pd.DataFrame:
+        """One row per text: `text`, `label` (the class name), `split`; or one split's."""
+        frame = pd.DataFrame(
+            {"text": self.texts, "label": np.asarray(self.class_names, dtype=object)[self.labels]}
+        )
+        return with_split_column(frame, self.splits, split)
+
+    def summary(self) -> str:
+        """Texts and classes, each split's size and class shares, duplicates kept together."""
+        lines = [
+            f"{self.spec}: {len(self.texts):,} texts, {len(self.class_names)} classes "
+            f"({', '.join(self.class_names)}); seed {self.report.get('seed', '-')}"
+        ]
+        for name, rows in self.splits.items():
+            counts = np.bincount(self.labels[rows], minlength=len(self.class_names))
+            shares = ", ".join(
+                f"{c} {n / max(len(rows), 1):.1%}"
+                for c, n in zip(self.class_names, counts, strict=True)
+            )
+            lines.append(f"  {name:<10} {len(rows):>7,}  ({shares})")
+        duplicates = self.report.get("duplicates") or {}
+        if duplicates.get("rows"):
+            lines.append(
+                f"  {duplicates['rows']} repeated texts kept in the split of their first copy "
+                f"({duplicates.get('across_splits', 0)} across splits)"
+            )
+        return "\n".join(lines)
+
+    def __repr__(self) -> str:
+        sizes = ", ".join(f"{name} {len(rows)}" for name, rows in self.splits.items())
+        return f"TextData({self.spec!r}, {len(self.texts)} texts, {self.class_names}, {sizes})"
 
 
 def read_frame(config: NLPConfig) -> tuple[pd.DataFrame, str, str]:

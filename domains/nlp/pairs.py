@@ -23,7 +23,7 @@ import pandas as pd
 from domains.nlp.config import NLPConfig
 from domains.nlp.data import normalise
 from shared.data.spec import parse_spec
-from shared.data.splits import split_indices
+from shared.data.splits import split_indices, with_split_column
 from shared.data.table import read_table, table_options
 from shared.errors import UserError
 
@@ -44,14 +44,40 @@ WHOLE = "all"  # the one split of a source evaluated whole
 _NAME = re.compile(r"[^\W\d]\w*(?:[ _-]\w+)*")
 
 
-@dataclass
+@dataclass(repr=False)
 class PairData:
+    """Translation pairs and their splits (pair positions, grouped by source sentence)."""
+
     spec: str
     sources: np.ndarray  # str, one per pair
     targets: np.ndarray  # str, one per pair
     groups: np.ndarray  # int: the pair's distinct (normalised) source sentence
     splits: dict[str, np.ndarray]  # pair positions
     report: dict[str, Any] = field(default_factory=dict)
+
+    def dataframe(self, split: str | None = None) -> pd.DataFrame:
+        """One row per pair: `source`, `target`, `group` (its source sentence), `split`."""
+        frame = pd.DataFrame({"source": self.sources, "target": self.targets, "group": self.groups})
+        return with_split_column(frame, self.splits, split)
+
+    def summary(self) -> str:
+        """Pairs and distinct source sentences per split (a sentence never straddles two)."""
+        report = self.report
+        languages = f" ({report['languages']})" if report.get("languages") else ""
+        lines = [
+            f"{self.spec}{languages}: {len(self.sources):,} pairs, "
+            f"{report.get('source_sentences', len(np.unique(self.groups))):,} distinct source "
+            f"sentences, {report.get('repeated_sources', 0):,} with several translations; "
+            f"seed {report.get('seed', '-')}"
+        ]
+        for name, rows in self.splits.items():
+            sentences = len(np.unique(self.groups[rows]))
+            lines.append(f"  {name:<10} {len(rows):>7,} pairs, {sentences:,} source sentences")
+        return "\n".join(lines)
+
+    def __repr__(self) -> str:
+        sizes = ", ".join(f"{name} {len(rows)}" for name, rows in self.splits.items())
+        return f"PairData({self.spec!r}, {len(self.sources)} pairs, {sizes})"
 
     def references(self, rows: np.ndarray) -> tuple[list[str], list[list[str]]]:
         """The distinct source sentences of these pairs (as first spelled) and, for each,

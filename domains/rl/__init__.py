@@ -93,6 +93,16 @@ class RLDomain(Domain):
 
         return task.play(run, config, out=Path(out) if out else None, seed=seed, **options)
 
+    def load_data(self, config: RLConfig):
+        """RL has no data set: an agent learns from the episodes it plays in its env."""
+        env = config.data.source.split(":", 1)[-1]
+        raise UserError(
+            f"rl has no data set to load: an agent learns from the episodes it plays in its "
+            f"environment ({config.data.source}). Look at the environment with "
+            f"gymnasium.make({env!r}), and at a trained agent with rl.play(run) or "
+            "rl.evaluate(run)"
+        )
+
     def serving_spec(self, run, config):
         from domains.rl import serving, task
 

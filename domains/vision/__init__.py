@@ -85,6 +85,12 @@ class VisionDomain(Domain):
 
             list_folder(rest)
 
+    def load_data(self, config: VisionConfig):
+        """The `ImageData` both tasks train on: the configured source, seeded splits."""
+        from domains.vision.data import load
+
+        return load(config.data, config.runtime.seed)
+
     def serving_spec(self, run, config):
         from domains.vision import export
 

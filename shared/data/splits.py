@@ -129,6 +129,21 @@ def duplicate_report(
     return report
 
 
+def with_split_column(frame: Any, positions: Mapping[str, np.ndarray], split: str | None = None):
+    """A pandas `frame` of one row per example with a `split` column (from split -> row
+    positions, what `split_indices` returns), or only the rows of `split`: how a loaded
+    data object shows itself as a table (`.dataframe()`)."""
+    if split is not None and split not in positions:
+        raise UserError(f"no split {split!r}; splits: {', '.join(positions)}")
+    names = np.full(len(frame), "", dtype=object)
+    for name, rows in positions.items():
+        names[np.asarray(rows, dtype=np.int64)] = name
+    frame = frame.assign(split=names)
+    if split is None:
+        return frame
+    return frame.iloc[np.asarray(positions[split], dtype=np.int64)]
+
+
 # --------------------------------------------------------------------------- helpers
 
 

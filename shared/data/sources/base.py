@@ -59,6 +59,10 @@ class Split:
             return len(self.labels)
         return int(self.num_examples or 0)
 
+    def __repr__(self) -> str:
+        shape = "x".join(map(str, self.image_shape))
+        return f"Split({len(self)} examples of {shape}, {self.kind})"
+
     def subset(self, indices: np.ndarray) -> Split:
         """The examples at `indices` (arrays and files only), keeping their order."""
         if self.kind == "stream":
@@ -122,6 +126,19 @@ class ImageData:
 
     def __post_init__(self) -> None:
         self.num_classes = len(self.class_names)
+
+    def summary(self) -> str:
+        """Classes, image shape, split sizes and how each split was made (the run's log line)."""
+        from shared.data.sources.load import describe
+
+        return describe(self)
+
+    def __repr__(self) -> str:
+        sizes = ", ".join(f"{name} {len(split)}" for name, split in self.splits.items())
+        return (
+            f"ImageData({self.spec!r}, {self.num_classes} classes, "
+            f"{'x'.join(map(str, self.image_shape))}, splits: {sizes})"
+        )
 
 
 @dataclass

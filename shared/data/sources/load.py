@@ -125,14 +125,16 @@ def image_data_from_splits(
 
 
 def describe(data: ImageData) -> str:
-    """One paragraph for logs: classes, image shape, split sizes and anything unusual."""
-    h, w, c = data.image_shape
+    """One paragraph for logs: classes, image (or volume) shape, split sizes and anything
+    unusual."""
+    shape, c = data.image_shape, data.image_shape[-1]
     info = data.split_info
     names = ", ".join(data.class_names[:10]) + (", ..." if data.num_classes > 10 else "")
     sizes = ", ".join(f"{name} {len(data.splits[name])}" for name in SPLIT_NAMES)
     origins = ", ".join(f"{name} {info['splits'][name]['origin']}" for name in SPLIT_NAMES)
     text = (
-        f"{data.spec}: {data.num_classes} classes ({names}); images {h}x{w}x{c} "
+        f"{data.spec}: {data.num_classes} classes ({names}); "
+        f"{'images' if len(shape) == 3 else 'volumes'} {'x'.join(map(str, shape))} "
         f"({'grayscale' if c == 1 else 'RGB'}) as uint8 0..255; splits: {sizes} "
         f"({origins}; seed {info['seed']})."
     )

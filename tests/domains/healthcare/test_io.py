@@ -345,3 +345,29 @@ def test_resample_keeps_labels_and_world_position():
     assert np.allclose(centre(coarse), centre(volume), atol=0.5)
     same = resample(volume, (1.0, 1.0, 2.0), order=0)
     assert np.array_equal(same.array, array) and np.allclose(same.affine, volume.affine)
+
+
+def test_healthcare_read_is_the_canonical_reader_in_the_python_api_and_the_cli(cli, ct):
+    """`healthcare.read` (and `deepfield healthcare read`): read_volume's canonical RAS
+    volume, the CT in HU; a list in, a list out; a bad path is a UserError / exit 2."""
+    from pipelines import healthcare
+
+    volume = healthcare.read(str(CT))
+    assert isinstance(volume, Volume) and volume.orientation == ("R", "A", "S")
+    assert volume.shape == (512, 512, 3) and np.allclose(volume.spacing, (0.810547, 0.810547, 1.0))
+    assert np.array_equal(volume.array, canonical(ct).array)
+    assert "shape (512, 512, 3)" in repr(volume) and "CT" in repr(volume)
+    [label] = healthcare.read([LIVER], label=True)
+    assert label.array.dtype == np.uint8 and set(np.unique(label.array)) == {0, 1}
+    with pytest.raises(UserError, match="no such file"):
+        healthcare.read(str(DATA / "missing"))
+
+    code, out, _ = cli("healthcare", "read", str(CT), str(CT / "ct-3slice-01.dcm"))
+    rows = [json.loads(line) for line in out.splitlines()]
+    assert code == 0 and [r["shape"] for r in rows] == [[512, 512, 3], [512, 512, 1]]
+    assert rows[0]["orientation"] == "RAS" and rows[0]["spacing_mm"] == [0.8105, 0.8105, 1.0]
+    assert (rows[0]["modality"], rows[0]["min"], rows[0]["max"]) == ("CT", -3024.0, 1381.0)
+    code, out, _ = cli("healthcare", "read", "--label", str(LIVER))
+    assert code == 0 and json.loads(out)["dtype"] == "uint8" and json.loads(out)["max"] == 1.0
+    code, _, err = cli("healthcare", "read")
+    assert code == 2 and "at least one path" in err
