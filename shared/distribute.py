@@ -437,6 +437,47 @@ def _stop(processes: list[subprocess.Popen], grace_s: float = 10.0) -> None:
             proc.wait()
 
 
+def run_processes(
+    commands: list[list[str]],
+    envs: list[Mapping[str, str]],
+    logs: list[Path | None],
+    *,
+    poll_s: float = 0.2,
+) -> tuple[int, int] | None:
+    """Start one process per command, each with its environment and its output to its
+    log file (this process's own output where the log is None), and wait for them all.
+
+    Returns None when every one exits 0. When one fails, the others are terminated (a
+    worker waiting on a dead peer would wait forever) and (its index, its exit code) is
+    returned. Ctrl-C, or a failure to start one, terminates all of them and re-raises:
+    no process outlives the call.
+    """
+    processes: list[subprocess.Popen] = []
+    handles = []
+    try:
+        for command, env, log in zip(commands, envs, logs, strict=True):
+            out = None
+            if log is not None:
+                out = Path(log).open("wb")
+                handles.append(out)
+            processes.append(subprocess.Popen(command, env=dict(env), stdout=out, stderr=out))
+        while True:
+            codes = [proc.poll() for proc in processes]
+            failed = next(((i, c) for i, c in enumerate(codes) if c not in (None, 0)), None)
+            if failed is not None:
+                _stop(processes)
+                return failed
+            if all(code == 0 for code in codes):
+                return None
+            time.sleep(poll_s)
+    except BaseException:
+        _stop(processes)
+        raise
+    finally:
+        for handle in handles:
+            handle.close()
+
+
 def launch_local_workers(
     command: list[str],
     num_workers: int,
@@ -459,38 +500,17 @@ def launch_local_workers(
     log_dir.mkdir(parents=True, exist_ok=True)
     ports = _free_ports(num_workers)
     base_env = {**os.environ, **(env or {}), LOCAL_WORKER_ENV: "1"}
-    processes: list[subprocess.Popen] = []
-    logs = []
-    try:
-        for index in range(num_workers):
-            worker_env = {**base_env, "TF_CONFIG": local_tf_config(ports, index)}
-            if index == 0:
-                out = None  # inherit: the chief's progress is what the user watches
-            else:
-                out = (log_dir / f"worker-{index}.log").open("wb")
-                logs.append(out)
-            processes.append(subprocess.Popen(command, env=worker_env, stdout=out, stderr=out))
-        LOG.info("started %d local workers; worker logs in %s", num_workers, log_dir)
-        while True:
-            codes = [proc.poll() for proc in processes]
-            failed = [(i, code) for i, code in enumerate(codes) if code not in (None, 0)]
-            if failed:
-                index, code = failed[0]
-                where = "above" if index == 0 else str(log_dir / f"worker-{index}.log")
-                print(
-                    f"worker {index} failed with exit code {code}; stopping the others "
-                    f"(its log: {where})",
-                    file=sys.stderr,
-                )
-                _stop(processes)
-                return code if code > 0 else 128 + abs(code)  # killed by a signal
-            if all(code == 0 for code in codes):
-                return 0
-            time.sleep(poll_s)
-    except BaseException:
-        # Ctrl-C or a failure to start one: never leave workers blocked in a collective.
-        _stop(processes)
-        raise
-    finally:
-        for handle in logs:
-            handle.close()
+    envs = [{**base_env, "TF_CONFIG": local_tf_config(ports, i)} for i in range(num_workers)]
+    # Worker 0 inherits the terminal: the chief's progress is what the user watches.
+    logs = [None] + [log_dir / f"worker-{i}.log" for i in range(1, num_workers)]
+    LOG.info("starting %d local workers; worker logs in %s", num_workers, log_dir)
+    failed = run_processes([command] * num_workers, envs, logs, poll_s=poll_s)
+    if failed is None:
+        return 0
+    index, code = failed
+    where = "above" if index == 0 else str(logs[index])
+    print(
+        f"worker {index} failed with exit code {code}; stopped the others (its log: {where})",
+        file=sys.stderr,
+    )
+    return code if code > 0 else 128 + abs(code)  # killed by a signal

@@ -11,14 +11,31 @@ so loading a Deepfield model needs one import first, as KerasHub models do:
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import tempfile
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 from shared.errors import UserError
 
 IMPORT_HINT = "import shared.zoo before keras.models.load_model (it registers Deepfield's layers)"
+
+_WATCHERS: list[Callable[[Any, Path], None]] = []
+
+
+@contextlib.contextmanager
+def watch_saves(callback: Callable[[Any, Path], None]) -> Iterator[None]:
+    """Call `callback(model, path)` after each `save_model` inside the block, with the
+    model object that was saved: the tuner measures a trial's model from it instead of
+    reloading model.keras."""
+    _WATCHERS.append(callback)
+    try:
+        yield
+    finally:
+        _WATCHERS.remove(callback)
 
 
 def save_model(model, path: Path) -> None:
@@ -32,6 +49,8 @@ def save_model(model, path: Path) -> None:
         os.replace(tmp, path)
     finally:
         Path(tmp).unlink(missing_ok=True)
+    for callback in list(_WATCHERS):
+        callback(model, path)
 
 
 def load_model(path: Path, *, compile: bool = False):

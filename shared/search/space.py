@@ -63,6 +63,19 @@ class Param:
             text += f" step {_show(self.step)}"
         return text + (f" {self.sampling}" if self.sampling != "linear" else "")
 
+    def spec(self) -> dict[str, Any]:
+        """The space-file entry that reads back as this Param (`parse_param`)."""
+        if self.type == "choice":
+            return {"type": "choice", "values": [self.decode(v) for v in self.values]}
+        if self.type == "bool":
+            return {"type": "bool"}
+        entry: dict[str, Any] = {"type": self.type, "min": self.min, "max": self.max}
+        if self.step:
+            entry["step"] = self.step
+        if self.sampling != "linear":
+            entry["sampling"] = self.sampling
+        return entry
+
     def decode(self, value: Any) -> Any:
         """The config value of a KerasTuner value."""
         return yaml.safe_load(value) if self.encoded else value
@@ -106,6 +119,10 @@ class Space:
     def describe(self) -> list[tuple[str, str, str]]:
         """(key, type, range) rows for printing."""
         return [(p.key, p.type, p.describe()) for p in self.params]
+
+    def to_yaml(self) -> str:
+        """The space as a space file (`read_space` reads it back as the same space)."""
+        return yaml.safe_dump({p.key: p.spec() for p in self.params}, sort_keys=False)
 
     def to_hyperparameters(self):
         """The space as `keras_tuner.HyperParameters` (imports KerasTuner)."""
