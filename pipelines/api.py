@@ -48,8 +48,15 @@ class DomainAPI:
 
     # === Configs ===
     def config_dirs(self) -> list[Path]:
-        """Where named configs live: pipelines/configs/<name>/ and the package's configs/."""
-        return [configs.CONFIG_ROOT / self.name, self.domain.package_dir() / "configs"]
+        """Where named configs live: pipelines/configs/<name>/, the package's configs/,
+        then the user's saved presets (pipelines.presets: `tune --save-preset NAME`)."""
+        from pipelines.presets import user_config_dir
+
+        return [
+            configs.CONFIG_ROOT / self.name,
+            self.domain.package_dir() / "configs",
+            user_config_dir() / self.name,
+        ]
 
     def named_configs(self) -> list[str]:
         return configs.named_configs(self.name, self.config_dirs())
@@ -159,12 +166,20 @@ class DomainAPI:
         seed: int | None = None,
         population: int = 10,
         sample_size: int = 3,
+        size_objective: str = "parameters",
+        workers: int = 1,
+        worker_id: str | None = None,
+        oracle_address: str | None = None,
     ):
         """Search config values: `trials` trainings of the base config (`config`, `data`,
         `overrides`) with values from `space` (a YAML file; default: the learning rate
         and the model's options), each a run under `run_dir/trials/`. Returns a
-        TuneResult: `.best` (a Run), `.trials` (a DataFrame), `.table()`. Rerunning
-        with the same `run_dir` resumes the search (see pipelines.tune)."""
+        TuneResult: `.best` (a Run), `.trials` (a DataFrame), `.table()`,
+        `.save_preset(name)`. Rerunning with the same `run_dir` resumes the search (see
+        pipelines.tune). `size_objective` ("parameters" or "latency") is the second
+        objective of the Pareto front; `workers` trains that many trials at once, in
+        worker processes; `worker_id`/`oracle_address` spread a search over several
+        machines (pipelines.tune_workers; a worker returns None)."""
         from pipelines import tune
 
         self.domain.require_verb("tune")
@@ -183,6 +198,10 @@ class DomainAPI:
             seed=seed,
             population=population,
             sample_size=sample_size,
+            size_objective=size_objective,
+            workers=workers,
+            worker_id=worker_id,
+            oracle_address=oracle_address,
         )  # every refusal before TensorFlow
         return tune.run_search(search)
 

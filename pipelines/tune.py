@@ -1,6 +1,6 @@
 """`deepfield <domain> tune`: a KerasTuner search whose trials are ordinary `train` runs.
 
-A trial is the domain's `train` (the same `runner.execute` the CLI uses, in this process)
+A trial is the domain's `train` (the same `runner.execute` the CLI uses, in-process)
 of the base config (`--config`, `--set`, `--data`) with the trial's sampled values set,
 written as a normal run directory under `<run-dir>/trials/<trial_id>`, so `runs list`,
 TensorBoard and resume work on trials. It is scored by `objective` from the trial's
@@ -8,21 +8,25 @@ metrics.json (`val_*` objectives from the last row of its history.csv instead).
 
 ```
 <run-dir>/tune.yaml      the search's settings (domain, task, algorithm, objective, space, base config)
-<run-dir>/search.json    every trial (id, values, status, objective, run, wall time) and the best
+<run-dir>/search.json    every trial (id, values, status, objective, run, worker, wall time,
+                         parameters, latency), the best and the Pareto front
+<run-dir>/pareto.png     the objective against the second objective (size or latency)
 <run-dir>/trials/<id>/   one run directory per trial
 <run-dir>/tuner/         KerasTuner's project (oracle state, trial records): resume reads it
+<run-dir>/workers/       --workers N: what each worker runs, and its log
 ```
 
 Rerunning the same command resumes: finished trials are kept, the trial a kill cut short
 resumes from its checkpoints, and a larger `--trials` adds trials. A trial that crashes
 is recorded as failed and the search goes on. Trials run in-process because a
 TensorFlow start-up costs more than a tiny trial (measured: about 5 s per trial);
-`keras.backend.clear_session()` runs between trials.
+`keras.backend.clear_session()` runs between trials. `--workers N` runs N trials at once,
+each worker a process of its own (pipelines.tune_workers); pipelines.tune_tuner holds
+the KerasTuner side (oracle, tuner, search.json).
 """
 
 from __future__ import annotations
 
-import gc
 import json
 import logging
 import re
@@ -33,21 +37,9 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from pipelines import runner
-from pipelines.run import Run
+from pipelines import runner, tune_workers
 from pipelines.runs import _leg_headlines, lower_is_better
-from pipelines.table import format_number
-from pipelines.tune_results import (
-    PARETO_PLOT,
-    SEARCH,
-    TuneResult,
-    pareto_front,
-    pareto_plot,
-    read_parameters,
-    record_parameters,
-    result_of,
-    short,
-)
+from pipelines.tune_results import SIZE_COLUMNS, TuneResult, result_of
 from shared.config import to_plain, validate
 from shared.errors import UserError
 from shared.run_dir import write_atomic
@@ -62,8 +54,7 @@ ALGORITHMS = ("random", "bayesian", "hyperband", "evolution")
 BUDGET_KEYS = ("train.epochs", "agent.total_steps")  # what hyperband varies, first found
 STEP_UNITS = 9  # hyperband's budget for step-counted training: ninths of total_steps
 SETTINGS = "tune.yaml"
-PROJECT = "tuner"
-TRIALS = "trials"
+SIZE_OBJECTIVES = tuple(SIZE_COLUMNS)  # the second objective: parameters or latency
 
 
 # === Objective ===
@@ -124,6 +115,10 @@ class Search:
     seed: int
     population: int
     sample_size: int
+    size_objective: str = "parameters"
+    workers: int = 1  # trials at once, each in a worker process on this machine
+    worker_id: str | None = None  # several machines: "chief" (the oracle) or a worker's id
+    oracle_address: str | None = None  # several machines: HOST:PORT of the chief
 
     @property
     def budget_key(self) -> str | None:
@@ -137,6 +132,7 @@ class Search:
             "algorithm": self.algorithm,
             "objective": self.objective,
             "direction": self.direction,
+            "size_objective": self.size_objective,
             "seed": self.seed,
             **(
                 {"population": self.population, "sample_size": self.sample_size}
@@ -164,12 +160,20 @@ def plan(
     seed: int | None,
     population: int,
     sample_size: int,
+    size_objective: str = "parameters",
+    workers: int = 1,
+    worker_id: str | None = None,
+    oracle_address: str | None = None,
 ) -> Search:
     """Resolve and check a search; every refusal here comes before TensorFlow loads."""
     if algorithm not in ALGORITHMS:
         raise UserError(f"--algorithm {algorithm!r}: choose {', '.join(ALGORITHMS)}")
     if not isinstance(trials, int) or trials < 1:
         raise UserError(f"--trials must be at least 1 (got {trials!r})")
+    if size_objective not in SIZE_OBJECTIVES:
+        raise UserError(f"--size-objective {size_objective!r}: choose {', '.join(SIZE_OBJECTIVES)}")
+    worker_id, oracle_address = tune_workers.role(worker_id, oracle_address)
+    tune_workers.check_roles(workers, trials, worker_id, oracle_address, run_dir)
     if population < 2 or not 1 <= sample_size <= population:
         raise UserError(
             f"evolution needs --population >= 2 and 1 <= --sample-size <= --population "
@@ -201,6 +205,10 @@ def plan(
         int(get_key(to_plain(base), "runtime.seed", 0) or 0) if seed is None else seed,
         population,
         sample_size,
+        size_objective,
+        workers,
+        worker_id,
+        oracle_address,
     )
     if checked is not None and algorithm == "hyperband" and search.budget_key in checked.keys():
         raise UserError(f"hyperband sets {search.budget_key} itself; leave it out of --space")
@@ -225,7 +233,8 @@ def check_folder(search: Search, space: Space | None) -> None:
             "use a new --run-dir"
         )
     wanted = search.settings(space) if space is not None else None
-    for key in ("task", "algorithm", "objective", "base_config"):
+    saved.setdefault("size_objective", "parameters")  # searches from before the option
+    for key in ("task", "algorithm", "objective", "size_objective", "base_config"):
         if saved.get(key) != search.settings(space or Space([]))[key]:
             raise UserError(
                 f"{path} holds a search with a different {key.replace('_', ' ')}; rerun it as "
@@ -236,8 +245,9 @@ def check_folder(search: Search, space: Space | None) -> None:
 
 
 # === Running ===
-def run_search(search: Search) -> TuneResult:
-    """Train the trials (TensorFlow from here on) and write search.json."""
+def run_search(search: Search) -> TuneResult | None:
+    """Train the trials (TensorFlow from here on) and write search.json. A worker of a
+    search spread over several machines returns None: its chief writes search.json."""
     space = search.space or make_default_space(search)
     if not len(space):
         raise UserError(f"{search.api.name}: the default space is empty; give --space FILE")
@@ -246,24 +256,33 @@ def run_search(search: Search) -> TuneResult:
     saved = yaml.safe_load(settings_path.read_text()) if settings_path.is_file() else None
     if saved is not None and saved.get("space") != search.settings(space)["space"]:
         raise UserError(f"{search.path} holds a search over a different space; use a new --run-dir")
+    if tune_workers.is_worker(search):
+        tune_workers.run_worker(search, space)
+        return None
     search.path.mkdir(parents=True, exist_ok=True)
     write_atomic(settings_path, yaml.safe_dump(search.settings(space), sort_keys=False))
-    import contextlib
-    import sys
-
-    with contextlib.redirect_stdout(sys.stderr):  # KerasTuner's "Reloading Tuner from ..."
-        tuner = _tuner_class()(search, space)
     LOG.info(
-        "tune %s: %s search over %s, %d trials, objective %s (%s) in %s",
+        "tune %s: %s search over %s, %d trials, objective %s (%s), size objective %s in %s",
         search.api.name,
         search.algorithm,
         ", ".join(space.keys()),
         search.trials,
         search.objective,
         search.direction,
+        search.size_objective,
         search.path,
     )
-    tuner.run()
+    if search.workers > 1 or search.worker_id is not None:  # the chief of workers
+        tune_workers.serve(search, space)
+    else:
+        import contextlib
+        import sys
+
+        from pipelines.tune_tuner import tuner_class
+
+        with contextlib.redirect_stdout(sys.stderr):  # KerasTuner's "Reloading Tuner from ..."
+            tuner = tuner_class()(search, space)
+        tuner.run()
     return result_of(search.path)
 
 
@@ -382,201 +401,3 @@ def score(run_path: Path, objective: str) -> float:
 
 class ObjectiveMissing(UserError):
     """The objective names no metric the runs write: every trial would fail alike."""
-
-
-def _tuner_class():
-    """The BaseTuner subclass, defined on first use (importing KerasTuner loads Keras)."""
-    global DomainTuner
-    if DomainTuner is not None:
-        return DomainTuner
-    import keras_tuner
-    from keras_tuner.src import errors as kt_errors
-
-    class Fatal(kt_errors.FatalError):
-        pass
-
-    class _DomainTuner(keras_tuner.engine.base_tuner.BaseTuner):
-        """Each trial trains the domain into `<run-dir>/trials/<id>`; scored from its files."""
-
-        def __init__(self, search: Search, space: Space):
-            self.job = search
-            self.space = space
-            self.deadline = None
-            super().__init__(
-                make_oracle(search, space),
-                directory=str(search.path),
-                project_name=PROJECT,
-                overwrite=False,
-            )
-            self.oracle.max_trials = search.trials  # a rerun may ask for more
-            self.oracle.max_consecutive_failed_trials = 10**9  # failures never stop it
-            self.oracle.verbose = 0
-
-        def run(self) -> None:
-            started = time.time()
-            if self.job.max_time is not None:
-                self.deadline = started + self.job.max_time
-            try:
-                self.search_trials()
-            except OutOfTime:
-                LOG.info("tune: --max-time reached; no new trials started")
-            except Fatal as err:
-                raise UserError(str(err)) from None
-            finally:
-                write_search(self.job, self.space, self.oracle)
-
-        def search_trials(self) -> None:
-            self.search()  # BaseTuner.search: create, run, end each trial
-
-        def pre_create_trial(self):
-            if self.deadline is not None and time.time() >= self.deadline:
-                raise OutOfTime
-
-        def run_trial(self, trial, *args, **kwargs):
-            values = self.space.config_values(trial.hyperparameters.values)
-            budget = trial_budget(self.job, trial.hyperparameters.values)
-            path = self.job.path / TRIALS / trial.trial_id
-            LOG.info("trial %s: %s", trial.trial_id, _values_text(values, budget, self.job))
-            try:
-                config = trial_config(self.job, values, budget)
-                self.job.api.domain.check(config)
-                runner.execute(
-                    self.job.api.name,
-                    config,
-                    path,
-                    self.job.api.domain.train,
-                    call=f"pipelines.{self.job.api.name}.tune(...) trial {trial.trial_id}",
-                )
-            except Exception as err:
-                LOG.warning("trial %s failed: %s: %s", trial.trial_id, type(err).__name__, err)
-                raise
-            finally:
-                _release_memory()
-            try:
-                value = score(path, self.job.objective)
-            except ObjectiveMissing as err:
-                raise Fatal(str(err)) from None
-            LOG.info("trial %s: %s = %s", trial.trial_id, self.job.objective, format_number(value))
-            record_parameters(self.job.path, trial.trial_id, path)
-            return {self.job.objective: value}
-
-        def on_trial_end(self, trial):
-            super().on_trial_end(trial)
-            write_search(self.job, self.space, self.oracle)
-
-        def save_model(self, trial_id, model, step=0):
-            """The trial's runner already saved model.keras in its run folder."""
-
-        def load_model(self, trial):
-            return Run(self.job.path / TRIALS / trial.trial_id).load_model()
-
-    DomainTuner = _DomainTuner
-    return DomainTuner
-
-
-DomainTuner = None
-
-
-class OutOfTime(Exception):
-    """--max-time is spent: start no new trial."""
-
-
-def _release_memory() -> None:
-    import keras
-
-    keras.backend.clear_session()
-    gc.collect()
-
-
-def _values_text(values: dict[str, Any], budget: int | None, search: Search) -> str:
-    shown = [f"{k}={short(v)}" for k, v in values.items()]
-    if budget is not None:
-        shown.append(f"{search.budget_key}={budget}")
-    return ", ".join(shown) or "(base config)"
-
-
-def make_oracle(search: Search, space: Space):
-    """The KerasTuner oracle of `search.algorithm` over `space`."""
-    import keras_tuner
-
-    objective = keras_tuner.Objective(search.objective, search.direction)
-    common = {"objective": objective, "hyperparameters": space.to_hyperparameters()}
-    common.update(seed=search.seed + 1, tune_new_entries=False, allow_new_entries=False)
-    if search.algorithm == "random":
-        return keras_tuner.oracles.RandomSearchOracle(max_trials=search.trials, **common)
-    if search.algorithm == "bayesian":
-        return keras_tuner.oracles.BayesianOptimizationOracle(
-            max_trials=search.trials, num_initial_points=min(3, search.trials), **common
-        )
-    if search.algorithm == "hyperband":
-        key = search.budget_key
-        if key is None:
-            raise UserError(f"hyperband needs {' or '.join(BUDGET_KEYS)} in the config")
-        top = STEP_UNITS if key == "agent.total_steps" else int(get_key(to_plain(search.base), key))
-        if top < 2:
-            raise UserError(f"hyperband needs {key} of at least 2 (got {top})")
-        return keras_tuner.oracles.HyperbandOracle(max_epochs=top, factor=3, **common)
-    from shared.search.evolution import RegularizedEvolutionOracle
-
-    return RegularizedEvolutionOracle(
-        max_trials=search.trials,
-        population_size=search.population,
-        sample_size=search.sample_size,
-        **common,
-    )
-
-
-# === search.json, the table, the result ===
-STATUS = {"COMPLETED": "complete", "FAILED": "failed", "INVALID": "failed", "RUNNING": "running"}
-
-
-def write_search(search: Search, space: Space, oracle) -> dict[str, Any]:
-    """search.json from the oracle's trials (written after every trial)."""
-    sizes = read_parameters(search.path)
-    rows = []
-    for trial_id in sorted(oracle.trials, key=lambda t: int(t)):
-        trial = oracle.trials[trial_id]
-        run_path = search.path / TRIALS / trial_id
-        status = (
-            json.loads((run_path / "status.json").read_text())
-            if (run_path / "status.json").is_file()
-            else {}
-        )
-        values = space.config_values(trial.hyperparameters.values)
-        budget = trial_budget(search, trial.hyperparameters.values)
-        if budget is not None:
-            values[search.budget_key] = budget
-        state = STATUS.get(str(trial.status), str(trial.status).lower())
-        message = (trial.message or "").strip().splitlines()[-1:] if state == "failed" else []
-        rows.append(
-            {
-                "id": trial_id,
-                "values": values,
-                "status": state,
-                "objective": trial.score if state == "complete" else None,
-                "run": str(run_path),
-                "wall_seconds": status.get("wall_seconds"),
-                "parameters": sizes.get(trial_id),
-                **({"error": message[0]} if message else {}),
-            }
-        )
-    done = [r for r in rows if r["status"] == "complete" and r["objective"] is not None]
-    pick = max if search.direction == "max" else min
-    best = pick(done, key=lambda r: r["objective"]) if done else None
-    data = {
-        "domain": search.api.name,
-        "task": getattr(search.base, "task", search.api.name),
-        "algorithm": search.algorithm,
-        "objective": search.objective,
-        "direction": search.direction,
-        "space": {p.key: p.describe() for p in space},
-        "trials": rows,
-        "best": best,
-        "pareto": pareto_front(rows, search.direction),
-    }
-    if hasattr(oracle, "population"):
-        data["population"] = list(oracle.population)
-    write_atomic(search.path / SEARCH, json.dumps(data, indent=2, default=str) + "\n")
-    if data["pareto"]:
-        pareto_plot(data, search.path / PARETO_PLOT)
-    return data

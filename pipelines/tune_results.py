@@ -15,8 +15,10 @@ if TYPE_CHECKING:
     import pandas as pd
 
 SEARCH = "search.json"
-PARAMETERS = "trial_parameters.json"  # trial id -> parameters of its model
 PARETO_PLOT = "pareto.png"
+# --size-objective -> the trial field (search.json, the table, the plot) it is read from
+SIZE_COLUMNS = {"parameters": "parameters", "latency": "latency_ms"}
+SIZE_LABELS = {"parameters": "parameters", "latency_ms": "batch-1 latency (ms)"}
 
 
 @dataclass
@@ -33,6 +35,14 @@ class TuneResult:
     def table(self) -> str:
         return search_table(self.search)
 
+    def save_preset(self, name: str, trial: str | None = None, force: bool = False) -> Path:
+        """Save a trial's config (default: the best) as named config `name` of the
+        domain, which `config=NAME` (`--config NAME`) then finds; returns the file
+        (pipelines.presets)."""
+        from pipelines.presets import save_preset
+
+        return save_preset(self.path, name, trial=trial, force=force)
+
     def __repr__(self) -> str:
         best = self.search.get("best") or {}
         return (
@@ -41,39 +51,28 @@ class TuneResult:
         )
 
 
-# === The second objective: model size ===
-def record_parameters(search_path: Path, trial_id: str, run_path: Path) -> None:
-    """Count the finished trial's model parameters into the search's size record."""
-    from shared.run_dir import write_atomic
-
-    sizes = read_parameters(search_path)
-    sizes[trial_id] = int(Run(run_path).load_model().count_params())
-    write_atomic(search_path / PARAMETERS, json.dumps(sizes, indent=1) + "\n")
+# === The second objective: model size or latency ===
+def size_column(data: dict[str, Any]) -> str:
+    """The trial field the search's second objective reads (searches from before
+    --size-objective counted parameters)."""
+    return SIZE_COLUMNS[data.get("size_objective", "parameters")]
 
 
-def read_parameters(search_path: Path) -> dict[str, int]:
-    path = Path(search_path) / PARAMETERS
-    return json.loads(path.read_text()) if path.is_file() else {}
-
-
-def pareto_front(rows: list[dict[str, Any]], direction: str) -> list[str]:
+def pareto_front(rows: list[dict[str, Any]], direction: str, size: str = "parameters") -> list[str]:
     """Ids of the completed trials no other trial beats on both the objective and the
-    parameter count (at least as good on both, better on one), best objective first."""
+    `size` field (parameters, or latency_ms): at least as good on both, better on one;
+    best objective first."""
     done = [
         r
         for r in rows
-        if r["status"] == "complete"
-        and r.get("objective") is not None
-        and r.get("parameters") is not None
+        if r["status"] == "complete" and r.get("objective") is not None and r.get(size) is not None
     ]
     sign = 1.0 if direction == "max" else -1.0
 
     def beats(a, b) -> bool:
-        better_or_equal = (
-            sign * a["objective"] >= sign * b["objective"] and a["parameters"] <= b["parameters"]
-        )
+        better_or_equal = sign * a["objective"] >= sign * b["objective"] and a[size] <= b[size]
         return better_or_equal and (
-            sign * a["objective"] > sign * b["objective"] or a["parameters"] < b["parameters"]
+            sign * a["objective"] > sign * b["objective"] or a[size] < b[size]
         )
 
     front = [r for r in done if not any(beats(other, r) for other in done)]
@@ -82,30 +81,33 @@ def pareto_front(rows: list[dict[str, Any]], direction: str) -> list[str]:
 
 
 def pareto_plot(data: dict[str, Any], path: Path) -> Path:
-    """Objective against parameters for every completed trial, the front joined."""
+    """Objective against size (parameters, log scale; or latency) for every completed
+    trial, the front joined."""
     from shared import plots
     from shared.plots import plt
 
-    rows = {r["id"]: r for r in data["trials"] if r.get("parameters") is not None}
+    size = size_column(data)
+    rows = {r["id"]: r for r in data["trials"] if r.get(size) is not None}
     done = [r for r in rows.values() if r["status"] == "complete" and r["objective"] is not None]
     front = [rows[i] for i in data["pareto"]]
     fig, ax = plt.subplots(figsize=(5.5, 4.0))
-    ax.scatter(
-        [r["parameters"] for r in done], [r["objective"] for r in done], c="grey", label="trials"
-    )
-    front = sorted(front, key=lambda r: r["parameters"])
+    ax.scatter([r[size] for r in done], [r["objective"] for r in done], c="grey", label="trials")
+    front = sorted(front, key=lambda r: r[size])
     ax.plot(
-        [r["parameters"] for r in front],
+        [r[size] for r in front],
         [r["objective"] for r in front],
         "o-",
         c="red",
         label="Pareto front",
     )
     for r in front:
-        ax.annotate(r["id"], (r["parameters"], r["objective"]), fontsize=7)
-    ax.set(xscale="log", xlabel="parameters", ylabel=data["objective"])
+        ax.annotate(r["id"], (r[size], r["objective"]), fontsize=7)
+    ax.set(xlabel=SIZE_LABELS[size], ylabel=data["objective"])
+    if size == "parameters":
+        ax.set_xscale("log")
     ax.set_title(
-        f"{data['domain']} {data['task']}: {data['objective']} ({data['direction']}) vs size",
+        f"{data['domain']} {data['task']}: {data['objective']} ({data['direction']}) vs "
+        f"{SIZE_LABELS[size]}",
         fontsize=9,
     )
     ax.legend(fontsize=8)
@@ -122,12 +124,17 @@ def search_table(data: dict[str, Any]) -> str:
     keys = list(data.get("space", {}))
     keys += sorted({k for r in data["trials"] for k in r["values"] if k not in keys})  # budget
     best = (data.get("best") or {}).get("id")
+    size = size_column(data)
+    sizes = ["parameters"] + (["latency_ms"] if size == "latency_ms" else [])
+    workers = sorted({r["worker"] for r in data["trials"] if r.get("worker")})
+    shown = ["worker"] if len(workers) > 1 else []  # which worker ran it, when several did
     header = [
         "trial",
         "status",
         data["objective"],
         "time",
-        "parameters",
+        *["latency (ms)" if s == "latency_ms" else s for s in sizes],
+        *shown,
         *[k.split(".")[-1] for k in keys],
     ]
     rows = []
@@ -139,22 +146,24 @@ def search_table(data: dict[str, Any]) -> str:
                 row["status"],
                 format_number(row["objective"]),
                 format_seconds(row.get("wall_seconds")),
-                format_number(row.get("parameters")),
+                *[format_number(row.get(s)) for s in sizes],
+                *[row.get(s) or "-" for s in shown],
                 *[short(values[k]) if k in values else "-" for k in keys],
             ]
         )
     lines = [
         f"{data['domain']} {data['task']}: {data['algorithm']} search, "
         f"{len(rows)} trials, {data['objective']} ({data['direction']})",
-        aligned(header, rows, right={2, 3, 4}),
+        aligned(header, rows, right=set(range(2, 4 + len(sizes)))),
     ]
     failed = [r for r in data["trials"] if r["status"] == "failed"]
     for row in failed:
         lines.append(f"trial {row['id']} failed: {row.get('error', 'see its log.txt')}")
     if data.get("pareto"):
-        sizes = {r["id"]: r.get("parameters") for r in data["trials"]}
-        shown = ", ".join(f"{i} ({format_number(sizes[i])} parameters)" for i in data["pareto"])
-        lines.append(f"Pareto front ({data['objective']} vs parameters): {shown}")
+        unit = "parameters" if size == "parameters" else "ms"
+        by_id = {r["id"]: r.get(size) for r in data["trials"]}
+        front = ", ".join(f"{i} ({format_number(by_id[i])} {unit})" for i in data["pareto"])
+        lines.append(f"Pareto front ({data['objective']} vs {SIZE_LABELS[size]}): {front}")
     if data.get("best"):
         lines.append(
             f"best: trial {best}, {data['objective']} {format_number(data['best']['objective'])}"
@@ -179,6 +188,8 @@ def result_of(path: str | Path) -> TuneResult:
                 data["objective"]: r["objective"],
                 "wall_seconds": r.get("wall_seconds"),
                 "parameters": r.get("parameters"),
+                "latency_ms": r.get("latency_ms"),
+                "worker": r.get("worker"),
                 **r["values"],
                 "run": r["run"],
                 "error": r.get("error"),

@@ -14,18 +14,30 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 REPO = Path(__file__).resolve().parents[1]
 
 
+def _session_folder(tmp_path_factory, variable: str, name: str):
+    """A fresh folder named by environment `variable` for the session (then restored)."""
+    folder = tmp_path_factory.mktemp(name)
+    previous = os.environ.get(variable)
+    os.environ[variable] = str(folder)
+    yield folder
+    if previous is None:
+        os.environ.pop(variable, None)
+    else:
+        os.environ[variable] = previous
+
+
 @pytest.fixture(scope="session", autouse=True)
 def data_cache(tmp_path_factory):
     """Generated builtin data (driving's simulated frames) goes to one cache per session,
     shared by in-process and CLI runs, and never into the user's ~/.cache."""
-    folder = tmp_path_factory.mktemp("cache")
-    previous = os.environ.get("DEEPFIELD_CACHE")
-    os.environ["DEEPFIELD_CACHE"] = str(folder)
-    yield folder
-    if previous is None:
-        os.environ.pop("DEEPFIELD_CACHE", None)
-    else:
-        os.environ["DEEPFIELD_CACHE"] = previous
+    yield from _session_folder(tmp_path_factory, "DEEPFIELD_CACHE", "cache")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def config_dir(tmp_path_factory):
+    """Saved presets (`tune --save-preset`) go to one folder per session, and a user's
+    own presets in ~/.config/deepfield never change what a test's --config finds."""
+    yield from _session_folder(tmp_path_factory, "DEEPFIELD_CONFIG_DIR", "presets")
 
 
 def run_cli(*args: str, timeout: int = 600, env: dict | None = None) -> subprocess.CompletedProcess:

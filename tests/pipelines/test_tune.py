@@ -176,3 +176,90 @@ def test_pareto_front_keeps_the_trials_nothing_beats_on_both():
     assert pareto_front(rows, "max") == ["e", "a", "b"]
     losses = [row("a", 0.2, 100), row("b", 0.1, 100), row("c", 0.3, 50)]
     assert pareto_front(losses, "min") == ["b", "c"]
+
+
+def test_the_latency_front_uses_latency_not_parameters():
+    from pipelines.tune_results import pareto_front, search_table
+
+    def row(i, objective, parameters, latency):
+        return {
+            "id": i,
+            "objective": objective,
+            "parameters": parameters,
+            "latency_ms": latency,
+            "status": "complete",
+            "values": {},
+            "run": f"s/trials/{i}",
+            "worker": f"tuner{int(i) % 2}",
+        }
+
+    rows = [row("0", 0.5, 1000, 0.9), row("1", 0.4, 5000, 0.3), row("2", 0.6, 100, 2.0)]
+    assert pareto_front(rows, "min", "latency_ms") == ["1"]  # fastest and best
+    assert pareto_front(rows, "min", "parameters") == ["1", "0", "2"]
+    data = {
+        "domain": "finance",
+        "task": "credit",
+        "algorithm": "random",
+        "objective": "val_loss",
+        "direction": "min",
+        "size_objective": "latency",
+        "space": {},
+        "trials": rows,
+        "best": rows[1],
+        "pareto": ["1"],
+    }
+    table = search_table(data)
+    assert "latency (ms)" in table.splitlines()[1] and "worker" in table.splitlines()[1]
+    assert "Pareto front (val_loss vs batch-1 latency (ms)): 1 (0.3 ms)" in table
+
+
+def test_a_trial_saved_as_a_preset_is_a_named_config(evolution_search, cli, tmp_path, monkeypatch):
+    import pipelines
+    from pipelines.tune_results import result_of
+    from shared.config import read_yaml, to_plain
+
+    monkeypatch.setenv("DEEPFIELD_CONFIG_DIR", str(tmp_path / "presets"))
+    root, _ = evolution_search
+    folder = root / "search"
+    code, out, err = cli("finance", "tune", "--run-dir", str(folder), "--save-preset", "tuned")
+    assert code == 0, err
+    best = json.loads((folder / "search.json").read_text())["best"]
+    preset = tmp_path / "presets" / "finance" / "tuned.yaml"
+    assert str(preset) in out and "deepfield finance train --config tuned" in out
+    trial = read_yaml(Path(best["run"]) / "config.yaml")
+    assert to_plain(pipelines.finance.resolve_config("tuned")) == trial
+    assert "tuned" in pipelines.finance.named_configs()
+    # Train with it: the run's config is the trial's.
+    code, _, err = cli("finance", "train", "--config", "tuned", "--run-dir", str(tmp_path / "run"))
+    assert code == 0, err
+    assert read_yaml(tmp_path / "run" / "config.yaml") == trial
+    # Refusals: one error line, exit 2, nothing written.
+    refusals = {
+        ("--save-preset", "tuned"): "pass --force to replace it",
+        ("--save-preset", "credit"): "'credit' is a built-in finance config",
+        ("--save-preset", "x", "--trial", "9"): "--trial '9': the search has no such trial",
+        ("--save-preset", "../x"): "preset name '../x'",
+        ("--trial", "1"): "--trial and --force go with --save-preset NAME",
+    }
+    for args, message in refusals.items():
+        code, _, err = cli("finance", "tune", "--run-dir", str(folder), *args)
+        lines = [line for line in err.splitlines() if line.startswith("error:")]
+        assert code == 2 and len(lines) == 1 and message in lines[0], (args, err)
+    code, _, err = cli("vision", "tune", "--run-dir", str(folder), "--save-preset", "v")
+    assert code == 2 and "holds a finance search, not a vision one" in err
+    assert sorted(p.name for p in preset.parent.iterdir()) == ["tuned.yaml"]
+    # --force replaces it; the Python API saves another trial.
+    code, _, _ = cli(
+        "finance",
+        "tune",
+        "--run-dir",
+        str(folder),
+        "--save-preset",
+        "tuned",
+        "--trial",
+        "0",
+        "--force",
+    )
+    assert code == 0 and read_yaml(preset) == read_yaml(folder / "trials" / "0" / "config.yaml")
+    path = result_of(folder).save_preset("second", trial="1")
+    assert read_yaml(path) == read_yaml(folder / "trials" / "1" / "config.yaml")
