@@ -344,9 +344,11 @@ def quantize_run(compression: Compression, model, run: RunDir) -> dict[str, Any]
     model_io.save_model(model, run.model_path)
     note = ""
     if report["float"]:
+        left = report["float"]
+        shown = ", ".join(left[:5]) + (f" and {len(left) - 5} more" if len(left) > 5 else "")
         note = (
-            f"{len(report['float'])} weight layers (convolutions) stay float32: Keras "
-            f"quantizes Dense, EinsumDense and Embedding only{tflite_hint(compression)}"
+            f"{len(left)} weight layer(s) stay float32 ({shown}): Keras quantizes Dense, "
+            f"EinsumDense and Embedding only{tflite_hint(compression)}"
         )
         LOG.info(note)
     return {"mode": compression.quantize, **report, "note": note}

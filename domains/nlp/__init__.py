@@ -58,6 +58,7 @@ class NLPDomain(Domain):
         ),
     )
     smoke_run = SmokeRun("default", ("train.epochs=2",), resume=("train.epochs=6",))
+    compress_tasks = ("classify",)  # trained through shared.training.trainer.fit
     task_module = {
         "classify": "domains.nlp.classify",
         "translate": "domains.nlp.translate",

@@ -7,6 +7,8 @@ from typing import Any
 import keras
 from keras import ops
 
+from shared.blocks.quantized_dtype import dtype_config, settle_policies
+
 
 @keras.saving.register_keras_serializable(package="deepfield")
 class MultiHeadSelfAttention(keras.layers.Layer):
@@ -72,6 +74,7 @@ class MultiHeadSelfAttention(keras.layers.Layer):
             name="output",
         )
         self.output_dense.build(input_shape)
+        settle_policies(self)  # quantized sublayers of a reloaded model
         self.built = True
 
     def call(self, inputs: Any, mask: Any = None, training: bool | None = None) -> Any:
@@ -118,6 +121,7 @@ class MultiHeadSelfAttention(keras.layers.Layer):
     # === Config ===
     def get_config(self) -> dict[str, Any]:
         config = super().get_config()
+        config["dtype"] = dtype_config(self)  # quantized sublayers reload quantized
         config.update(
             {
                 "num_heads": self.num_heads,

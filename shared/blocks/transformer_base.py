@@ -8,6 +8,8 @@ from typing import Any
 
 import keras
 
+from shared.blocks.quantized_dtype import dtype_config
+
 NORM_POSITIONS = ("post", "pre")
 
 
@@ -79,6 +81,7 @@ class TransformerBlockBase(keras.layers.Layer):
 
     def get_config(self) -> dict[str, Any]:
         config = super().get_config()
+        config["dtype"] = dtype_config(self)  # quantized sublayers reload quantized
         config.update(
             {
                 "num_heads": self.num_heads,

@@ -7,6 +7,7 @@ from typing import Any
 import keras
 
 from shared.blocks.multi_head_self_attention import MultiHeadSelfAttention
+from shared.blocks.quantized_dtype import settle_policies
 from shared.blocks.transformer_base import TransformerBlockBase
 
 
@@ -76,6 +77,7 @@ class TransformerDecoderBlock(TransformerBlockBase):
             self.cross.build(input_shape, context_shape or input_shape)
             self.cross_attention_norm.build(input_shape)
         self._build_feed_forward(input_shape)
+        settle_policies(self)  # quantized sublayers of a reloaded model
         self.built = True
 
     def _branch(self, x: Any, norm: keras.Layer, fn: Any, training: bool | None) -> Any:

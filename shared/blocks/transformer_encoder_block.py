@@ -7,6 +7,7 @@ from typing import Any
 import keras
 
 from shared.blocks.multi_head_self_attention import MultiHeadSelfAttention
+from shared.blocks.quantized_dtype import settle_policies
 from shared.blocks.transformer_base import TransformerBlockBase
 
 
@@ -56,6 +57,7 @@ class TransformerEncoderBlock(TransformerBlockBase):
         self.attention_norm.build(input_shape)
         self.ff_norm.build(input_shape)
         self._build_feed_forward(input_shape)
+        settle_policies(self)  # quantized sublayers of a reloaded model
         self.built = True
 
     def call(self, inputs: Any, mask: Any = None, training: bool | None = None) -> Any:

@@ -42,7 +42,9 @@ def quantize(model: keras.Model, mode: str) -> dict[str, list[str]]:
     with warnings.catch_warnings():
         # Keras warns once per layer type it cannot quantize; the report says it instead.
         warnings.simplefilter("ignore")
-        model.quantize(mode)
+        # Only the layer types Keras quantizes: asking every layer would stop at a text
+        # model's StringLookup/TextVectorization ("isn't yet built" after a reload).
+        model.quantize(mode, filters=lambda layer: isinstance(layer, COVERED))
     changed, left = [], []
     for layer in _leaf_layers(model):
         now = quantization_mode(layer)

@@ -138,3 +138,20 @@ def test_bad_input_is_one_error_line(vision_run, cli, tmp_path):
     code, _, err = cli("vision", "compress", "--run", run, "--distill-from", str(generate), *new)
     assert code == 2 and "the teacher must be a vision classify run" in err
     assert not (tmp_path / "new").exists()
+
+
+def test_nlp_classifier_pruned_and_quantized_serves_raw_text(domain_run, tmp_path):
+    """A text classifier (string input, TextVectorization inside) prunes and quantizes:
+    Keras's own quantize stops at the lookup layers unless only Dense/Embedding are asked."""
+    nlp_run = domain_run("nlp")
+    run = pipelines.nlp.compress(
+        nlp_run, prune=0.5, quantize="int8", epochs=1, run_dir=tmp_path / "nlp"
+    )
+    record = json.loads((run.path / RECORD).read_text())
+    assert record["prune"]["global"] >= 0.5 * 0.99  # int8 rounding may revive no zero
+    assert "probabilities" in record["quantize"]["changed"]
+    modes = {layer.name: layer.quantization_mode for layer in run.load_model()._flatten_layers()}
+    assert modes["probabilities"] == "int8"
+    predictions = run.predict(["WINNER! claim your prize now", "see you at lunch"])
+    assert [p["label"] in ("ham", "spam") for p in predictions] == [True, True]
+    assert run.metrics["size_bytes"] < run.metrics["original_size_bytes"]
