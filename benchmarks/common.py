@@ -188,3 +188,19 @@ def _rounded(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return [_rounded(v) for v in value]
     return value
+
+
+def results_file(name: str) -> Path:
+    """`benchmarks/results/<UTC time>-<name>.jsonl`: where a benchmark run on its own
+    appends its records as they come (`emit`), so a stopped run keeps what it finished."""
+    from datetime import UTC, datetime
+
+    return RESULTS_DIR / f"{datetime.now(UTC).strftime('%Y%m%dT%H%M%SZ')}-{name}.jsonl"
+
+
+def emit(out: Path | None, rec: dict[str, Any]) -> None:
+    """Append one record to `out` and print it as a JSON line (None: neither, as under
+    `run_all`, which prints and saves the records a benchmark's `run` returns)."""
+    if out is not None:
+        append_jsonl(out, [rec])
+        print(json.dumps(rec), flush=True)

@@ -40,6 +40,8 @@ BENCHMARKS = {
     "healthcare_sliding_window": "benchmarks.healthcare_sliding_window",
     "driving_multitask": "benchmarks.driving_multitask",
     "driving_speed": "benchmarks.driving_speed",
+    "search_targets": "benchmarks.search_targets",
+    "compress_targets": "benchmarks.compress_targets",
 }
 
 
