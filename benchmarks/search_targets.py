@@ -1,0 +1,225 @@
+"""Issue 16's search targets, each beside its baseline in the same script; JSON lines out.
+
+    python -m benchmarks.search_targets search --domain vision    digits: a 20-trial search
+    python -m benchmarks.search_targets search --domain finance   German credit: the same
+    python -m benchmarks.search_targets nas                       evolutionary NAS on digits
+
+`search`: per seed, the default config (`digits`, or finance `credit`) trained once with
+`runtime.seed=<seed>`, and a 20-trial Bayesian search (`tune --algorithm bayesian`, the
+default space: learning rate, dropout, widths) of the same config at the same training
+budget per trial (the config's epochs), every trial at that seed. The search picks its
+best trial by `val_loss` on the validation split; the test metric (`accuracy`, or
+`roc_auc`) of that trial is set beside the default's, mean over the seeds. Target: the
+search's mean above the default's (ratio > 1).
+
+`nas`: regularized evolution (`--algorithm evolution`) over small_cnn architectures
+(`NAS_SPACE`: one to three stages of widths 8 to 64, kernel 3 or 5, dropout), objective
+`val_loss`, with the trials' parameter counts recorded. The architecture chosen is the
+trial with the best `val_loss` among those with at most half the default CNN's
+parameters (the test split is never looked at to choose). It is then trained at
+`RETRAIN_SEEDS` seeds beside the default CNN at the same seeds; target: its mean test
+accuracy at least the default's (ratio >= 1) at <= half the parameters.
+
+Every run lives in a temporary folder, deleted at the end. Records are appended to
+`benchmarks/results/<time>-search_targets.jsonl` as each one finishes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from benchmarks.common import emit, record, results_file
+
+TARGETS = {  # domain -> (config, test metric)
+    "vision": ("digits", "accuracy"),
+    "finance": ("credit", "roc_auc"),
+}
+SEEDS = (0, 1, 2)
+TRIALS = 20
+NAS_TRIALS = 24
+RETRAIN_SEEDS = (0, 1, 2)
+NAS_SPACE = """\
+model.filters:
+  type: choice
+  values: ["[8]", "[16]", "[32]", "[8, 16]", "[12, 24]", "[16, 32]", "[24, 48]",
+           "[32, 64]", "[8, 16, 32]", "[16, 24, 32]", "[16, 32, 64]"]
+model.kernel_size: {type: choice, values: [3, 5]}
+model.dropout: {type: float, min: 0.0, max: 0.5}
+"""
+
+
+def _mean(values: list[float]) -> float:
+    return statistics.fmean(values)
+
+
+def _sd(values: list[float]) -> float:
+    return statistics.stdev(values) if len(values) > 1 else 0.0
+
+
+def search(
+    domain: str, out: Path | None, seeds=SEEDS, trials: int = TRIALS, objective: str | None = None
+) -> dict:
+    import pipelines
+
+    api = getattr(pipelines, domain)
+    config, metric = TARGETS[domain]
+    default_scores, search_scores = [], []
+    with tempfile.TemporaryDirectory(prefix="bench-search-") as tmp:
+        for seed in seeds:
+            start = time.perf_counter()
+            run = api.train(config=config, run_dir=Path(tmp) / f"default-{seed}", seed=seed)
+            default_s = time.perf_counter() - start
+            start = time.perf_counter()
+            result = api.tune(
+                config=config,
+                overrides=[f"runtime.seed={seed}"],
+                run_dir=Path(tmp) / f"search-{seed}",
+                trials=trials,
+                algorithm="bayesian",
+                objective=objective,
+                seed=seed,
+            )
+            search_s = time.perf_counter() - start
+            default_scores.append(float(run.metrics[metric]))
+            search_scores.append(float(result.best.metrics[metric]))
+            best = result.search.get("best") or {}
+            emit(
+                out,
+                record(
+                    "search_targets.search_seed",
+                    ratio=None,
+                    target=None,
+                    domain=domain,
+                    config=config,
+                    seed=seed,
+                    metric=metric,
+                    default=default_scores[-1],
+                    searched=search_scores[-1],
+                    objective=result.objective,
+                    best_values=best.get("values"),
+                    best_objective=best.get("objective"),
+                    trials=trials,
+                    default_s=default_s,
+                    search_s=search_s,
+                ),
+            )
+    summary = record(
+        "search_targets.search",
+        ratio=_mean(search_scores) / _mean(default_scores),
+        target=None,
+        domain=domain,
+        config=config,
+        metric=metric,
+        seeds=list(seeds),
+        trials=trials,
+        objective=objective or "val_loss",
+        default_mean=_mean(default_scores),
+        default_sd=_sd(default_scores),
+        searched_mean=_mean(search_scores),
+        searched_sd=_sd(search_scores),
+        meets=_mean(search_scores) > _mean(default_scores),
+        command=f"python -m benchmarks.search_targets search --domain {domain}"
+        + (f" --objective {objective}" if objective else ""),
+    )
+    emit(out, summary)
+    return summary
+
+
+def nas(out: Path | None, trials: int = NAS_TRIALS, seeds=RETRAIN_SEEDS) -> dict:
+    import pipelines
+
+    api = pipelines.vision
+    with tempfile.TemporaryDirectory(prefix="bench-nas-") as tmp:
+        space = Path(tmp) / "space.yaml"
+        space.write_text(NAS_SPACE)
+        start = time.perf_counter()
+        result = api.tune(
+            config="digits",
+            overrides=["runtime.seed=0"],
+            run_dir=Path(tmp) / "search",
+            space=space,
+            trials=trials,
+            algorithm="evolution",
+            population=8,
+            sample_size=3,
+            seed=0,
+        )
+        search_s = time.perf_counter() - start
+        default_runs = [
+            api.train(config="digits", run_dir=Path(tmp) / f"default-{s}", seed=s) for s in seeds
+        ]
+        default_params = int(default_runs[0].load_model().count_params())
+        rows = [
+            t
+            for t in result.search["trials"]
+            if t.get("status") == "complete" and t.get("objective") is not None
+        ]
+        small = [t for t in rows if (t.get("parameters") or default_params) <= default_params / 2]
+        if not small:
+            raise SystemExit("no completed trial has at most half the default's parameters")
+        chosen = min(small, key=lambda t: t["objective"])
+        sets = [f"{k}={v}" for k, v in chosen["values"].items()]
+        chosen_runs = [
+            api.train(config="digits", overrides=sets, run_dir=Path(tmp) / f"nas-{s}", seed=s)
+            for s in seeds
+        ]
+        chosen_params = int(chosen_runs[0].load_model().count_params())
+        default_acc = [float(r.metrics["accuracy"]) for r in default_runs]
+        chosen_acc = [float(r.metrics["accuracy"]) for r in chosen_runs]
+    summary = record(
+        "search_targets.nas",
+        ratio=_mean(chosen_acc) / _mean(default_acc),
+        target=1.0,
+        trials=trials,
+        search_s=search_s,
+        chosen=chosen["values"],
+        chosen_val_loss=chosen["objective"],
+        chosen_params=chosen_params,
+        default_params=default_params,
+        params_ratio=chosen_params / default_params,
+        seeds=list(seeds),
+        chosen_accuracy=chosen_acc,
+        default_accuracy=default_acc,
+        chosen_mean=_mean(chosen_acc),
+        default_mean=_mean(default_acc),
+        completed_trials=len(rows),
+        small_trials=len(small),
+        command="python -m benchmarks.search_targets nas",
+    )
+    emit(out, summary)
+    return summary
+
+
+def run(quick: bool) -> list[dict]:
+    """`make bench` entry: the finance search only when quick (minutes), all otherwise."""
+    out = None  # run_all saves the records
+    if quick:
+        return [search("finance", out, seeds=(0,), trials=5)]
+    return [search("vision", out), search("finance", out), nas(out)]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("what", choices=["search", "nas"])
+    parser.add_argument("--domain", choices=sorted(TARGETS), default="vision")
+    parser.add_argument("--trials", type=int, default=None)
+    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--objective", default=None, help="tune's --objective (default val_loss)")
+    args = parser.parse_args(argv)
+    out = results_file("search_targets")
+    seeds = tuple(range(args.seeds))
+    if args.what == "search":
+        search(args.domain, out, seeds, args.trials or TRIALS, args.objective)
+    else:
+        nas(out, trials=args.trials or NAS_TRIALS, seeds=seeds)
+    print(f"results appended to {out}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
