@@ -343,7 +343,8 @@ def check_model_options(search: Search, space: Space) -> None:
     if name not in registry.MODELS:
         return
     fields = set(type(model).model_fields)
-    valid = set(registry.model_options(name))
+    defaults = registry.model_options(name)
+    valid = set(defaults)
     for key in keys:
         option = key.split(".", 1)[1]
         if option not in fields and option not in valid:
@@ -355,6 +356,22 @@ def check_model_options(search: Search, space: Space) -> None:
                 f"unknown config key {key!r} in {space.source}: model {name!r} has no option "
                 f"{option!r}{hint}; its options: {', '.join(sorted(valid)) or '(none)'}"
             )
+        _check_list_option(key, defaults.get(option), space)
+
+
+def _check_list_option(key: str, default: Any, space: Space) -> None:
+    """A zoo option that takes a list (small_cnn's `filters`) offered as strings ('[16,
+    32]') would fail in every trial: refuse it up front, saying how to write it."""
+    param = next(p for p in space if p.key == key)
+    if not isinstance(default, list | tuple) or param.type != "choice" or param.encoded:
+        return
+    if any(isinstance(v, str) for v in param.values):
+        raise UserError(
+            f"{key} in {space.source}: the option takes a list, and the choice offers "
+            f"strings ({', '.join(repr(v) for v in param.values[:3])}"
+            f"{', ...' if len(param.values) > 3 else ''}); write each value "
+            "as a YAML list, e.g. values: [[16, 32], [32, 64]]"
+        )
 
 
 def trial_config(search: Search, values: dict[str, Any], budget: int | None = None):

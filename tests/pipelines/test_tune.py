@@ -56,6 +56,19 @@ def test_bad_spaces_are_one_error_before_tensorflow(tmp_path):
     assert "Traceback" not in done.stderr
 
 
+def test_a_list_option_offered_as_strings_is_refused_before_any_trial(tmp_path):
+    """small_cnn's `filters` takes a list: "[16, 32]" (a string) would fail every trial."""
+    import pipelines
+    from shared.errors import UserError
+
+    (tmp_path / "space.yaml").write_text('model.filters: {type: choice, values: ["[8]", "[16]"]}\n')
+    with pytest.raises(UserError, match=r"takes a list.*values: \[\[16, 32\]"):
+        pipelines.vision.tune(
+            config="digits", space=tmp_path / "space.yaml", trials=2, run_dir=tmp_path / "s"
+        )
+    assert not (tmp_path / "s").exists()
+
+
 @pytest.fixture(scope="module")
 def evolution_search(tmp_path_factory):
     """A 3-trial evolution search (population 2: trial 2 is a tournament child)."""
