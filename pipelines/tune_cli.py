@@ -95,8 +95,9 @@ def tune_command(domain: Domain) -> click.Command:
             "--objective",
             default=None,
             metavar="METRIC",
-            help="metrics.json metric to optimise (val_* reads history.csv); default: the "
-            "task's headline metric; loss-like metrics are minimised",
+            help="the metric to optimise: a val_* column of history.csv (the validation "
+            "split) or a metrics.json key; default: val_loss (rl: its headline metric, as "
+            "it has no validation split); loss-like metrics are minimised",
         ),
         click.option(
             "--size-objective",
