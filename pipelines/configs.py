@@ -6,7 +6,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from shared.config import ConfigModel, apply_overrides, read_yaml, validate
+from shared.config import ConfigModel, apply_overrides, get_key, put_key, read_yaml, validate
 from shared.errors import UserError
 
 CONFIG_ROOT = Path(__file__).parent / "configs"
@@ -39,26 +39,13 @@ def config_path(domain: str, name_or_path: str, dirs: list[Path] | None = None) 
     )
 
 
-def _get(data: dict[str, Any], key: str) -> Any:
-    node: Any = data
-    for part in key.split("."):
-        if not isinstance(node, dict):
-            return None
-        node = node.get(part)
-    return node
-
-
 def _merged(
     data: dict[str, Any], overrides: list[str] | tuple[str, ...], given: dict[str, Any]
 ) -> dict[str, Any]:
     """`data` with `--set` overrides, then the CLI shortcuts (dotted keys), applied."""
     merged = apply_overrides(data, list(overrides))
     for key, value in given.items():
-        node = merged
-        *parents, leaf = key.split(".")
-        for part in parents:
-            node = node.setdefault(part, {})
-        node[leaf] = value
+        put_key(merged, key, value)
     return merged
 
 
@@ -75,12 +62,12 @@ def preset_for(
     config's, the first named config (by name) whose `keys` all equal them; None when
     the default config already has those values or no named config does."""
     default = read_yaml(config_path(domain, "default", dirs))
-    wanted = {key: _get(_merged(default, overrides, given), key) for key in keys}
-    if all(wanted[key] == _get(default, key) for key in keys):
+    wanted = {key: get_key(_merged(default, overrides, given), key) for key in keys}
+    if all(wanted[key] == get_key(default, key) for key in keys):
         return None
     for name in named_configs(domain, dirs):
         data = read_yaml(config_path(domain, name, dirs))
-        if all(_get(data, key) == value for key, value in wanted.items()):
+        if all(get_key(data, key) == value for key, value in wanted.items()):
             return name
     return None
 
@@ -109,7 +96,7 @@ def resolve(
                 "no --config: using the named config %r, made for %s",
                 config,
                 ", ".join(
-                    f"{k}={_get(read_yaml(config_path(domain, config, dirs)), k)}"
+                    f"{k}={get_key(read_yaml(config_path(domain, config, dirs)), k)}"
                     for k in preset_keys
                 ),
             )

@@ -40,11 +40,11 @@ import yaml
 from pipelines import runner, tune_workers
 from pipelines.runs import _leg_headlines, lower_is_better
 from pipelines.tune_results import SIZE_COLUMNS, TuneResult, result_of
-from shared.config import to_plain, validate
+from shared.config import get_key, set_key, to_plain, validate
 from shared.errors import UserError
 from shared.run_dir import write_atomic
 from shared.search.default_space import default_space
-from shared.search.space import Space, get_key, read_space, set_key
+from shared.search.space import Space, read_space
 
 if TYPE_CHECKING:
     from pipelines.api import DomainAPI

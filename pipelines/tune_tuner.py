@@ -54,8 +54,7 @@ def make_oracle(search: Search, space: Space):
     import keras_tuner
 
     from pipelines.tune import BUDGET_KEYS, STEP_UNITS
-    from shared.config import to_plain
-    from shared.search.space import get_key
+    from shared.config import get_key, to_plain
 
     objective = keras_tuner.Objective(search.objective, search.direction)
     common = {"objective": objective, "hyperparameters": space.to_hyperparameters()}

@@ -58,18 +58,45 @@ def parse_override(text: str) -> tuple[list[str], Any]:
 
 def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
     """Return a copy of `data` with each `a.b=c` override set (intermediate maps created)."""
-    merged = yaml.safe_load(yaml.safe_dump(data)) or {}
+    merged = _copy(data)
     for text in overrides:
         path, value = parse_override(text)
-        node = merged
-        for part in path[:-1]:
-            child = node.get(part)
-            if not isinstance(child, dict):
-                child = {}
-                node[part] = child
-            node = child
-        node[path[-1]] = value
+        put_key(merged, ".".join(path), value)
     return merged
+
+
+def get_key(plain: dict[str, Any], key: str, default: Any = None) -> Any:
+    """The value at dotted `key` of a plain (YAML) config, or `default` where it has none."""
+    node: Any = plain
+    for part in key.split("."):
+        if not isinstance(node, dict) or part not in node:
+            return default
+        node = node[part]
+    return node
+
+
+def set_key(plain: dict[str, Any], key: str, value: Any) -> dict[str, Any]:
+    """A copy of the plain config with dotted `key` set to `value`."""
+    merged = _copy(plain)
+    put_key(merged, key, value)
+    return merged
+
+
+def put_key(plain: dict[str, Any], key: str, value: Any) -> None:
+    """Set dotted `key` of the plain config in place, making maps on the way (a value
+    that is not a map there is replaced)."""
+    node, path = plain, key.split(".")
+    for part in path[:-1]:
+        child = node.get(part)
+        if not isinstance(child, dict):
+            child = {}
+            node[part] = child
+        node = child
+    node[path[-1]] = value
+
+
+def _copy(plain: dict[str, Any]) -> dict[str, Any]:
+    return yaml.safe_load(yaml.safe_dump(plain)) or {}
 
 
 def valid_keys(schema: type[BaseModel], prefix: str = "") -> list[str]:

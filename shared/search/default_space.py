@@ -23,7 +23,8 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from shared.search.space import Param, Space, get_key
+from shared.config import get_key
+from shared.search.space import Param, Space
 
 WIDTHS = ("width", "units", "embedding_dim")
 LAYER_WIDTHS = ("filters", "hidden")

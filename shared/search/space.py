@@ -25,7 +25,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel
 
-from shared.config import read_yaml, to_plain, valid_keys, validate
+from shared.config import read_yaml, set_key, to_plain, valid_keys, validate
 from shared.errors import UserError
 
 TYPES = ("float", "int", "choice", "bool")
@@ -278,27 +278,3 @@ def check_key(key: str, schema: type[BaseModel], source: str = "space") -> None:
     prefix = key.split(".")[0] + "."
     hint = close or [k for k in known if k.startswith(prefix)][:12] or known[:12]
     raise UserError(f"unknown config key {key!r} in {source}; close valid keys: {', '.join(hint)}")
-
-
-def set_key(plain: dict[str, Any], key: str, value: Any) -> dict[str, Any]:
-    """A copy of the plain config with dotted `key` set to `value`."""
-    merged = yaml.safe_load(yaml.safe_dump(plain)) or {}
-    node = merged
-    *parents, leaf = key.split(".")
-    for part in parents:
-        child = node.get(part)
-        if not isinstance(child, dict):
-            child = {}
-            node[part] = child
-        node = child
-    node[leaf] = value
-    return merged
-
-
-def get_key(plain: dict[str, Any], key: str, default: Any = None) -> Any:
-    node: Any = plain
-    for part in key.split("."):
-        if not isinstance(node, dict) or part not in node:
-            return default
-        node = node[part]
-    return node
