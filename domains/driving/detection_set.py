@@ -18,6 +18,7 @@ from typing import NamedTuple
 import numpy as np
 from PIL import Image
 
+from shared.data.splits import split_sizes
 from shared.errors import UserError
 
 log = logging.getLogger(__name__)
@@ -113,7 +114,7 @@ class DetectionSet:
         return "\n".join(lines)
 
     def __repr__(self) -> str:
-        sizes = ", ".join(f"{name} {len(frames)}" for name, frames in self.splits.items())
+        sizes = split_sizes(self.splits)
         return f"DetectionSet({self.source!r}, classes {self.class_names}, frames: {sizes})"
 
 

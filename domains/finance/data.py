@@ -27,7 +27,7 @@ from domains.finance.schema import (
     non_numeric_example,
 )
 from shared.data.spec import parse_spec
-from shared.data.splits import split_indices, with_split_column
+from shared.data.splits import split_indices, split_sizes, with_split_column
 from shared.data.table import read_table, table_options
 from shared.errors import UserError
 
@@ -73,7 +73,7 @@ class TableData:
         return "\n".join(lines)
 
     def __repr__(self) -> str:
-        sizes = ", ".join(f"{name} {len(rows)}" for name, rows in self.splits.items())
+        sizes = split_sizes(self.splits)
         return f"TableData({self.spec!r}, {len(self.frame)} rows, target {self.schema.target!r}, {sizes})"
 
 

@@ -34,6 +34,7 @@ from typing import Any
 import numpy as np
 
 from domains.healthcare.config import HealthcareConfig, window_range
+from shared.data.splits import split_sizes
 from shared.errors import UserError
 
 SEGMENT_SPECS = ("builtin", "nifti", "nrrd", "dicom", "csv")
@@ -94,7 +95,7 @@ class SegData:
         return "\n".join(lines)
 
     def __repr__(self) -> str:
-        sizes = ", ".join(f"{name} {len(cases)}" for name, cases in self.splits.items())
+        sizes = split_sizes(self.splits)
         return f"SegData({self.spec!r}, {self.dims}D, labels {self.label_names}, {sizes})"
 
 

@@ -19,7 +19,7 @@ import pandas as pd
 
 from domains.nlp.config import NLPConfig
 from shared.data.spec import parse_spec
-from shared.data.splits import split_indices, with_split_column
+from shared.data.splits import split_indices, split_sizes, with_split_column
 from shared.data.table import read_table, table_options
 from shared.errors import UserError
 
@@ -90,7 +90,7 @@ class TextData:
         return "\n".join(lines)
 
     def __repr__(self) -> str:
-        sizes = ", ".join(f"{name} {len(rows)}" for name, rows in self.splits.items())
+        sizes = split_sizes(self.splits)
         return f"TextData({self.spec!r}, {len(self.texts)} texts, {self.class_names}, {sizes})"
 
 

@@ -23,7 +23,7 @@ import pandas as pd
 from domains.nlp.config import NLPConfig
 from domains.nlp.data import normalise
 from shared.data.spec import parse_spec
-from shared.data.splits import split_indices, with_split_column
+from shared.data.splits import split_indices, split_sizes, with_split_column
 from shared.data.table import read_table, table_options
 from shared.errors import UserError
 
@@ -76,7 +76,7 @@ class PairData:
         return "\n".join(lines)
 
     def __repr__(self) -> str:
-        sizes = ", ".join(f"{name} {len(rows)}" for name, rows in self.splits.items())
+        sizes = split_sizes(self.splits)
         return f"PairData({self.spec!r}, {len(self.sources)} pairs, {sizes})"
 
     def references(self, rows: np.ndarray) -> tuple[list[str], list[list[str]]]:

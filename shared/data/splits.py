@@ -129,6 +129,12 @@ def duplicate_report(
     return report
 
 
+def split_sizes(splits: Mapping[str, Any]) -> str:
+    """ "train 1258, validation 180, test 359": each split's name and size (anything with a
+    length: row positions, frames, cases), for a loaded data object's `repr`."""
+    return ", ".join(f"{name} {len(rows)}" for name, rows in splits.items())
+
+
 def with_split_column(frame: Any, positions: Mapping[str, np.ndarray], split: str | None = None):
     """A pandas `frame` of one row per example with a `split` column (from split -> row
     positions, what `split_indices` returns), or only the rows of `split`: how a loaded

@@ -15,6 +15,7 @@ import numpy as np
 import tensorflow as tf
 
 from shared.data.sources.pixels import fit_channels, resize_uint8
+from shared.data.splits import split_sizes
 from shared.errors import UserError
 from shared.registry import Registry
 
@@ -134,7 +135,7 @@ class ImageData:
         return describe(self)
 
     def __repr__(self) -> str:
-        sizes = ", ".join(f"{name} {len(split)}" for name, split in self.splits.items())
+        sizes = split_sizes(self.splits)
         return (
             f"ImageData({self.spec!r}, {self.num_classes} classes, "
             f"{'x'.join(map(str, self.image_shape))}, splits: {sizes})"
