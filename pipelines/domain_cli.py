@@ -9,12 +9,11 @@ notebooks do the same thing. Nothing here imports TensorFlow.
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 
 import click
 
-from pipelines.table import aligned, format_number, plain
+from pipelines.metrics_output import print_metrics
 from shared.domain import STRATEGIES, Domain, Option, Verb
 
 STRATEGY_HELP = "tf.distribute strategy (auto picks TPU, several GPUs, one GPU or CPU)"
@@ -64,81 +63,6 @@ def with_options(func, options):
     for option in reversed(options):
         func = option(func)
     return func
-
-
-# A few well-known metrics shown after the run's headline ones (pipelines.runs), then
-# the counts; the rest are in metrics.json and `--json`.
-WELL_KNOWN = (
-    "accuracy",
-    "roc_auc",
-    "pr_auc",
-    "f1",
-    "map",
-    "map_50",
-    "miou",
-    "dice",
-    "bleu",
-    "perplexity",
-    "mean_return",
-    "loss",
-)
-SHOWN_METRICS = 5
-COUNTS = ("num_examples", "episodes")
-
-
-def shown_metrics(domain: str, metrics: dict) -> list[str]:
-    """The metrics `train` and `evaluate` print: the run's headline metrics (its tour
-    leg's, then its task's, as `runs list` shows them), a few well-known ones, counts."""
-    from pipelines.runs import headline_metrics
-
-    numbers = {k: v for k, v in metrics.items() if _is_number(v)}
-    names = headline_metrics(domain, metrics.get("task"), numbers)
-    names += [m for m in WELL_KNOWN if m in numbers and m not in names]
-    if not names:
-        names = [m for m in numbers if m not in COUNTS]
-    return names[:SHOWN_METRICS] + [m for m in COUNTS if m in numbers]
-
-
-def _is_number(value) -> bool:
-    value = plain(value)
-    return value is None or (isinstance(value, int | float) and not isinstance(value, bool))
-
-
-def metrics_text(domain: str, where, metrics: dict, label: str = "run") -> str:
-    """A short aligned table of the headline metrics, then where the run (or the
-    exported model, `label`) is."""
-    names = shown_metrics(domain, metrics)
-    title = " ".join(str(metrics[k]) for k in ("domain", "task") if metrics.get(k)) or domain
-    if metrics.get("split"):
-        title += f" ({metrics['split']} split)"
-    rows = [[name, format_number(metrics[name])] for name in names]
-    lines = [title, aligned(["metric", "value"], rows, right={1})]
-    hidden = sum(1 for k, v in metrics.items() if _is_number(v) and k not in names)
-    if hidden:
-        lines.append(f"(+{hidden} more metric{'s' if hidden != 1 else ''}: --json prints all)")
-    lines.append(f"{label}: {where}")
-    return "\n".join(lines)
-
-
-def metrics_json(where, metrics: dict, label: str = "run") -> str:
-    """Every metric as one JSON line, with the run's path under `label` (NaN as null)."""
-
-    def clean(value):
-        value = plain(value)
-        if isinstance(value, float) and not math.isfinite(value):
-            return None
-        return value
-
-    return json.dumps({label: str(where), **{k: clean(v) for k, v in metrics.items()}}, default=str)
-
-
-def print_metrics(
-    domain: str, where, metrics: dict, as_json: bool = False, label: str = "run"
-) -> None:
-    if as_json:
-        click.echo(metrics_json(where, metrics, label))
-    else:
-        click.echo(metrics_text(domain, where, metrics, label))
 
 
 def with_example(text: str, *examples: str) -> str:
@@ -469,90 +393,9 @@ def tune_command(domain: Domain) -> click.Command:
 
 
 def compress_command(domain: Domain) -> click.Command:
-    from shared.compression import QUANTIZE_MODES
+    from pipelines.compress_cli import compress_command as build  # its own module, as tune's
 
-    def compress(run_path, task, prune, quantize, distill_from, student, overrides, **kwargs):
-        from pipelines.compress import table
-
-        run = _api(domain).compress(
-            run_path,
-            prune=prune,
-            quantize=quantize,
-            distill_from=distill_from,
-            student=student,
-            overrides=overrides,
-            task=task,
-            **{k: v for k, v in kwargs.items() if v is not None and k != "as_json"},
-        )
-        if kwargs.get("as_json"):
-            print_metrics(domain.name, run.path, run.metrics, True)
-        else:
-            click.echo(table(run))
-
-    options = [
-        _run_option(),
-        _task_option(domain, about_run=True),
-        click.option(
-            "--prune",
-            type=float,
-            default=None,
-            help="zero this fraction of every conv/dense kernel by magnitude while "
-            "fine-tuning (polynomial schedule), e.g. 0.5",
-        ),
-        click.option(
-            "--quantize",
-            type=click.Choice(list(QUANTIZE_MODES)),
-            default=None,
-            help="Keras quantization of Dense/EinsumDense/Embedding weights",
-        ),
-        click.option(
-            "--distill-from",
-            type=click.Path(path_type=Path),
-            default=None,
-            help="teacher run: train a student on its softened outputs and the labels",
-        ),
-        click.option(
-            "--student",
-            default=None,
-            help="student zoo model (default: the run's model at a quarter of its width)",
-        ),
-        click.option(
-            "--set",
-            "overrides",
-            multiple=True,
-            metavar="KEY=VALUE",
-            help="change a key of the run's config for the new run (model.* for a student)",
-        ),
-        click.option(
-            "--epochs",
-            type=click.IntRange(min=1),
-            default=None,
-            help="fine-tuning epochs (pruning: default a quarter of the run's, at least 2; "
-            "distillation: the run's)",
-        ),
-        click.option(
-            "--alpha",
-            type=float,
-            default=None,
-            help="distillation: weight of the hard-label loss (0.1)",
-        ),
-        click.option(
-            "--temperature", type=float, default=None, help="distillation: softmax temperature (4)"
-        ),
-        click.option(
-            "--run-dir",
-            type=click.Path(path_type=Path),
-            default=None,
-            help=f"new run folder (default runs/{domain.name}/<task>/compress-<time>)",
-        ),
-        _json_option(),
-    ]
-    help = with_example(
-        f"Compress a finished {domain.name} run into a new run (pruning, quantization, "
-        "distillation); prints original vs compressed size, parameters, latency and metric.",
-        f"deepfield {domain.name} compress --run {_example_run(domain)} --prune 0.5",
-    )
-    return click.command("compress", help=help)(with_options(compress, options))
+    return build(domain)
 
 
 # === A domain's own verbs ===

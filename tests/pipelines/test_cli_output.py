@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from pipelines import domain_cli
-from pipelines.domain_cli import metrics_text, shown_metrics
+from pipelines.metrics_output import metrics_text, shown_metrics
 from pipelines.table import aligned, format_number
 from tests.conftest import REPO
 
