@@ -83,7 +83,7 @@ def _diff_keys(a: Any, b: Any, prefix: str = "") -> set[str]:
 
 def launch_local(domain: str, config: ConfigModel, run_path: Path) -> int:
     """Run this training as `local_workers` processes on localhost (multi-worker)."""
-    from shared.distribute import launch_local_workers
+    from shared.local_workers import launch_local_workers
 
     # Resolved once here, so every worker trains the same config into the same folder.
     with tempfile.TemporaryDirectory(prefix="deepfield-workers-") as tmp:

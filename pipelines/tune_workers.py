@@ -8,7 +8,7 @@ With `--workers N` the tune command is the chief: it serves the search's oracle 
 free localhost port and starts N worker processes, `deepfield <domain> tune ...
 --worker-id tuner<i> --oracle-address 127.0.0.1:PORT` over the base config and space it
 wrote to <run-dir>/workers/ (as `--local-workers` starts training workers: subprocesses
-of this one, shared.distribute.run_processes), each with its share of the cores (TF's
+of this one, shared.local_workers.run_processes), each with its share of the cores (TF's
 intra-op threads) and its output in <run-dir>/workers/tuner<i>.log.
 
 - Every trial is still a run folder under <run-dir>/trials/<id>; the chief rewrites
@@ -232,7 +232,7 @@ def run_local_workers(search: Search, space: Space, port: int) -> None:
     """Start `search.workers` workers on this machine against the oracle on `port` and
     wait for them; a worker that fails stops the others and is a UserError."""
     from shared.config import dump_yaml
-    from shared.distribute import run_processes
+    from shared.local_workers import run_processes
     from shared.run_dir import write_atomic
 
     folder = search.path.resolve() / WORKERS

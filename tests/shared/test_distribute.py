@@ -14,19 +14,17 @@ import pytest
 import tensorflow as tf
 
 from shared.distribute import (
-    LOCAL_WORKER_ENV,
     DeviceProbe,
     describe_strategy,
     in_launched_worker,
     is_chief,
-    launch_local_workers,
-    local_tf_config,
     plan_strategy,
     select_strategy,
     should_launch_local_workers,
     worker_index,
 )
 from shared.errors import UserError
+from shared.local_workers import LOCAL_WORKER_ENV, launch_local_workers, local_tf_config
 from shared.training.settings import RuntimeConfig
 
 HERE = Path(__file__).resolve().parent

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from shared.distribute import launch_local_workers
+from shared.local_workers import launch_local_workers
 from shared.run_dir import RunDir
 from shared.training import trainer
 from shared.training.distributed_loop import fit_distributed
