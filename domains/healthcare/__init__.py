@@ -111,7 +111,7 @@ class HealthcareDomain(Domain):
                 "segment.patches_per_case x cases per epoch: set train.epochs"
             )
         if config.task == "segment":
-            from domains.healthcare.seg_data import check_segmenter, check_source
+            from domains.healthcare.seg_checks import check_segmenter, check_source
 
             window_range(config.data.window)
             check_segmenter(config)

@@ -21,7 +21,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from domains.healthcare import seg_data, seg_metrics
+from domains.healthcare import seg_checks, seg_data, seg_metrics
 from domains.healthcare.config import HealthcareConfig, window_range
 from domains.healthcare.seg_data import SegCase, SegData
 from domains.healthcare.seg_plots import display_axes, overlays
@@ -106,7 +106,7 @@ def _train(config: HealthcareConfig, run: RunDir) -> dict[str, Any]:
 
 def build_segmenter(config: HealthcareConfig, patch: tuple[int, ...], classes: int):
     return build_model(
-        seg_data.model_name(config),
+        seg_checks.model_name(config),
         input_shape=(*patch, 1),
         num_classes=classes,
         **config.model.options(),
@@ -159,7 +159,7 @@ def record_data(
             "window": [low, high],
             "modality": data.modality,
             "spacing": list(seg_data._target(config, dims)) if config.data.spacing else None,
-            "model": seg_data.model_name(config),
+            "model": seg_checks.model_name(config),
         },
     ).write(run)
 
@@ -395,7 +395,7 @@ def explain(
 # === Model card ===
 def write_card(config, run, data: SegData, model, metrics, patch, mode) -> None:
     names = data.label_names
-    name = seg_data.model_name(config)
+    name = seg_checks.model_name(config)
     write_model_card(
         run,
         title=f"{name} segmentation of {', '.join(names[1:])}",

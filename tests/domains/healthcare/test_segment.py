@@ -119,7 +119,8 @@ def test_rotation_turns_image_and_labels_together_in_the_axial_plane():
 
 def test_auto_picks_the_unet_and_patch_for_the_source():
     from domains.healthcare.config import HealthcareConfig
-    from domains.healthcare.seg_data import SegCase, SegData, model_name, patch_size
+    from domains.healthcare.seg_checks import model_name
+    from domains.healthcare.seg_data import SegCase, SegData, patch_size
 
     phantom = HealthcareConfig.model_validate({"task": "segment", "model": {"name": "auto"}})
     assert model_name(phantom) == "unet" and patch_size(phantom) == (64, 64)
