@@ -71,8 +71,12 @@ class PolynomialDecay:
 def default_schedule(target: float, total_steps: int, steps_per_epoch: int) -> PolynomialDecay:
     """Sparsity rises from 0 over the fine-tuning steps and reaches `target` one epoch
     before the end (when there is more than one epoch), so the last epoch recovers at
-    the final sparsity; about 16 mask updates on the way."""
-    end = total_steps - steps_per_epoch if total_steps > steps_per_epoch else total_steps
+    the final sparsity; about 16 mask updates on the way. With one epoch the target
+    lands on the last step (the last batch begins at `total_steps - 1`)."""
+    if total_steps > steps_per_epoch:
+        end = total_steps - steps_per_epoch
+    else:
+        end = total_steps - 1
     end = max(1, end)
     return PolynomialDecay(target, 0, end, frequency=max(1, end // 16))
 
@@ -168,6 +172,10 @@ class MagnitudePruning(keras.callbacks.Callback):
         self.apply_masks()  # after the optimizer step: pruned weights back to zero
 
     def on_train_end(self, logs=None):
+        if self.masks and self.current < self.target:
+            # A fit shorter than its schedule (one step, or stopped early): the masks
+            # jump to the target so the saved model holds the sparsity it promises.
+            self.update_masks(self.target, self.step())
         if self.masks:  # after the optimizer's final swap (EMA), before saving
             self.apply_masks()
 

@@ -116,6 +116,17 @@ def test_default_schedule_spreads_over_the_fit():
     assert sparsity_report(model)["global"] == pytest.approx(0.5, abs=0.01)
 
 
+@pytest.mark.parametrize("samples", [24, 8])  # one epoch of 3 steps; one step
+def test_one_epoch_still_reaches_the_target(samples):
+    keras.utils.set_random_seed(3)
+    model = tiny_model()
+    x, y = data(samples)
+    pruning = MagnitudePruning(0.5)
+    model.fit(x, y, batch_size=8, epochs=1, callbacks=[pruning], verbose=0)
+    assert pruning.updates[-1][1] == pytest.approx(0.5)
+    check_sparsity(sparsity_report(model), 0.5)
+
+
 def test_no_prunable_layers_and_bad_targets_are_errors():
     inputs = keras.Input((4,))
     model = keras.Model(inputs, keras.layers.Activation("relu")(inputs))
