@@ -71,11 +71,30 @@ class Compression:
 
 
 # === Checks and the new config (before TensorFlow) ===
-def supported() -> list[str]:
-    """Every registered `<domain> <task>` compress supports."""
+METHODS = {  # method -> (its option, why a task may lack it)
+    "prune": ("--prune", "pruning fine-tunes through the shared Keras trainer"),
+    "quantize": (
+        "--quantize",
+        "Keras quantizes Dense, EinsumDense and Embedding layers, which this model has none of",
+    ),
+    "distill": (
+        "--distill-from",
+        "distillation matches a teacher's class probabilities, one output per example, "
+        "pixel or token, through the shared Keras trainer",
+    ),
+}
+
+
+def supported(method: str | None = None) -> list[str]:
+    """Every registered `<domain> <task>` compress supports (with `method`, if given)."""
     from pipelines.domains import discover, get
 
-    return [f"{name} {task}" for name in discover() for task in get(name).compress_tasks]
+    return [
+        f"{name} {task}"
+        for name in discover()
+        for task, methods in get(name).compress_methods.items()
+        if method is None or method in methods
+    ]
 
 
 def plan(
@@ -112,11 +131,20 @@ def plan(
     source, source_config = api.open(run, task)
     name = api.name
     task = getattr(source_config, "task", None) or name
-    if task not in api.domain.compress_tasks:
+    methods = api.domain.compress_methods.get(task, ())
+    if not methods:
         raise UserError(
-            f"compress does not support {name} {task} runs (it fine-tunes through the "
-            f"shared Keras trainer); it supports: {', '.join(supported())}"
+            f"compress does not support {name} {task} runs; it supports: {', '.join(supported())}"
         )
+    asked = {"prune": prune, "quantize": quantize, "distill": distill_from}
+    for method, value in asked.items():
+        if value is not None and method not in methods:
+            option, why = METHODS[method]
+            hint = tflite_hint(None, api) if method == "quantize" else ""
+            raise UserError(
+                f"{option} does not support {name} {task} runs ({why}){hint}; it "
+                f"supports: {', '.join(supported(method))}"
+            )
     model_keys = [o for o in overrides if o.split("=", 1)[0].strip().startswith("model.")]
     if distill_from is None and (student or model_keys):
         raise UserError(
@@ -354,12 +382,13 @@ def quantize_run(compression: Compression, model, run: RunDir) -> dict[str, Any]
     return {"mode": compression.quantize, **report, "note": note}
 
 
-def tflite_hint(compression: Compression) -> str:
+def tflite_hint(compression: Compression | None, api=None) -> str:
     """Where a domain's export quantizes convolutions too (a TFLite format), if it has one."""
-    for option in compression.api.domain.verb_options.get("export", ()):
+    api = api or compression.api
+    for option in api.domain.verb_options.get("export", ()):
         if "tflite" in option.choices:
             return (
-                f"; for integer convolutions export with `deepfield {compression.api.name} "
+                f"; for integer convolutions export with `deepfield {api.name} "
                 f"export --run RUN --format tflite --quantize int8`"
             )
     return ""

@@ -50,7 +50,7 @@ SPEC_KINDS = (
 )
 # `tune` searches configs by training trials (pipelines.tune): every domain that trains has it.
 # `compress` prunes, quantizes or distils a finished run into a new one (pipelines.compress);
-# every domain that trains has the verb, and it refuses the tasks not in `compress_tasks`.
+# every domain that trains has the verb, and it refuses what `compress_methods` leaves out.
 CORE_VERBS = ("train", "evaluate", "predict", "explain", "export", "tune", "compress")
 STRATEGIES = ("auto", "default", "one-device", "mirrored", "multi-worker", "tpu")
 # Specs whose rest is a local path; its absence is caught before TensorFlow loads.
@@ -173,9 +173,12 @@ class Domain:
     # A domain with several tasks maps each (`config.task`) to its module.
     task_module: ClassVar[str | dict[str, str] | None] = None
     task_verbs: ClassVar[tuple[str, ...]] = ("train", "evaluate", "predict", "explain")
-    # Tasks `compress` fine-tunes: those whose training fits a Keras model through
-    # shared.training.trainer.fit, which is where its callbacks go in.
-    compress_tasks: ClassVar[tuple[str, ...]] = ()
+    # What `compress` does to each task's runs (a task not listed is refused): "prune"
+    # and "distill" fine-tune, so they need a task trained through
+    # shared.training.trainer.fit (where their callbacks go in); "distill" also needs one
+    # output of class probabilities or logits (per example, pixel or token), which its
+    # loss matches; "quantize" needs only the saved model.
+    compress_methods: ClassVar[dict[str, tuple[str, ...]]] = {}
     notebook: ClassVar[str | None] = None  # notebooks/<name>.ipynb by default
     # The run folder the notebook trains under DEEPFIELD_RUNS (checked by the tests).
     notebook_run: ClassVar[str | None] = None

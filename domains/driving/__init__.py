@@ -101,6 +101,10 @@ class DrivingDomain(Domain):
         ),
         resume=("train.epochs=10",),
     )
+    # Trained through shared.training.trainer.fit. No distillation: the detector has four
+    # heads (boxes, centerness, classes, masks), not one output of class probabilities;
+    # no Keras quantization: it has no Dense layer (the TFLite export quantizes).
+    compress_methods = {"perception": ("prune",)}
     order = 50
     notebook_run = "highway"
 

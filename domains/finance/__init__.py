@@ -56,7 +56,10 @@ class FinanceDomain(Domain):
     )
     # German credit (1,000 rows), 12 epochs.
     smoke_run = SmokeRun("credit", ("train.epochs=12",), resume=("train.epochs=20",))
-    compress_tasks = ("fraud", "credit")  # trained through shared.training.trainer.fit
+    compress_methods = {  # trained through shared.training.trainer.fit
+        "fraud": ("prune", "quantize", "distill"),
+        "credit": ("prune", "quantize", "distill"),
+    }
     task_module = "domains.finance.task"
     order = 30
     notebook_run = "credit"

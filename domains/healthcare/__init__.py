@@ -90,7 +90,11 @@ class HealthcareDomain(Domain):
         ("train.epochs=2", "model.width=8"),
         resume=("train.epochs=8",),
     )
-    compress_tasks = ("classify",)  # trained through shared.training.trainer.fit
+    compress_methods = {  # trained through shared.training.trainer.fit
+        "classify": ("prune", "quantize", "distill"),
+        # A U-Net distils per voxel; it has no Dense layer for Keras to quantize.
+        "segment": ("prune", "distill"),
+    }
     task_module = {
         "classify": "domains.healthcare.classify",
         "segment": "domains.healthcare.segment",

@@ -58,7 +58,11 @@ class NLPDomain(Domain):
         ),
     )
     smoke_run = SmokeRun("default", ("train.epochs=2",), resume=("train.epochs=6",))
-    compress_tasks = ("classify",)  # trained through shared.training.trainer.fit
+    compress_methods = {  # trained through shared.training.trainer.fit; the sequence
+        "classify": ("prune", "quantize", "distill"),  # models distil per token
+        "translate": ("prune", "quantize", "distill"),
+        "lm": ("prune", "quantize", "distill"),
+    }
     task_module = {
         "classify": "domains.nlp.classify",
         "translate": "domains.nlp.translate",

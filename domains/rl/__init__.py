@@ -53,6 +53,10 @@ class RLDomain(Domain):
         ),
     )
     # A few thousand PPO steps on the project's corridor env: learns the optimum (0.94).
+    # The agents train through their own loop (rollouts, replay), not Keras fit, so
+    # nothing here fine-tunes: pruning and distillation are refused; the policy network's
+    # Dense layers quantize, and evaluate plays the quantized policy.
+    compress_methods = {"control": ("quantize",)}
     smoke_run = SmokeRun(
         "corridor",
         ("agent.total_steps=2048", "train.eval_interval=1024", "evaluate.episodes=10"),

@@ -61,7 +61,10 @@ class VisionDomain(Domain):
             "model.filters=[8, 16]",
         ),
     )
-    compress_tasks = ("classify",)  # trained through shared.training.trainer.fit
+    compress_methods = {  # both trained through shared.training.trainer.fit
+        "classify": ("prune", "quantize", "distill"),
+        "generate": ("prune", "quantize"),  # its losses are its own (ELBO, adversarial)
+    }
     task_module = "domains.vision.task"
     order = 10
     notebook_run = "digits"

@@ -115,7 +115,7 @@ def _fake_run(vision_run, tmp_path, *, domain=None, task=None):
     return path
 
 
-def test_bad_input_is_one_error_line(vision_run, cli, tmp_path):
+def test_bad_input_is_one_error_line(vision_run, cli, tmp_path, monkeypatch):
     run = str(vision_run.path)
     new = ["--run-dir", str(tmp_path / "new")]
     cases = [
@@ -132,11 +132,19 @@ def test_bad_input_is_one_error_line(vision_run, cli, tmp_path):
     code, _, err = cli("vision", "compress", "--run", str(finance), "--prune", "0.5", *new)
     assert code == 2 and "is a finance run, not a vision run" in err
     generate = _fake_run(vision_run, tmp_path / "b", task="generate")
-    code, _, err = cli("vision", "compress", "--run", str(generate), "--prune", "0.5", *new)
-    assert code == 2 and "does not support vision generate runs" in err
-    assert "vision classify" in err and "finance credit" in err
-    code, _, err = cli("vision", "compress", "--run", run, "--distill-from", str(generate), *new)
+    distill = ["--distill-from", str(generate)]
+    code, _, err = cli("vision", "compress", "--run", str(generate), *distill, *new)
+    assert code == 2 and "--distill-from does not support vision generate runs" in err
+    assert "vision classify" in err and "healthcare segment" in err and "nlp lm" in err
+    code, _, err = cli("vision", "compress", "--run", run, *distill, *new)
     assert code == 2 and "the teacher must be a vision classify run" in err
+    from pipelines.domains import get
+
+    methods = {"classify": ("prune", "quantize", "distill")}
+    monkeypatch.setattr(type(get("vision")), "compress_methods", methods)
+    code, _, err = cli("vision", "compress", "--run", str(generate), "--prune", "0.5", *new)
+    assert code == 2 and "compress does not support vision generate runs" in err
+    assert "vision classify" in err and "driving perception" in err
     assert not (tmp_path / "new").exists()
 
 

@@ -178,3 +178,39 @@ def test_a_set_with_the_run_classes_in_another_order_is_renumbered_by_name(tmp_p
     assert found.class_names == ["cyclist", "pedestrian", "vehicle"] and before == after
     with pytest.raises(UserError, match="unknown"):
         to_run_classes(found, ["vehicle"])
+
+
+def test_compress_prunes_the_detector_and_refuses_distillation(run, tmp_path, cli):
+    """Pruning fine-tunes the perception run through its own training; distillation is
+    refused up front (four heads, not one output of class probabilities)."""
+    import pipelines
+
+    pruned = pipelines.driving.compress(run, prune=0.5, epochs=1, run_dir=tmp_path / "p")
+    assert pruned.metrics["sparsity"] >= 0.5 * 0.99
+    assert pruned.metrics["nonzero_parameters"] < pruned.metrics["original_nonzero_parameters"]
+    headline = json.loads((pruned.path / "compression.json").read_text())["headline"]
+    assert headline and f"original_{headline}" in pruned.metrics
+    code, _, err = cli(
+        "driving",
+        "compress",
+        "--run",
+        str(run.path),
+        "--distill-from",
+        str(run.path),
+        "--run-dir",
+        str(tmp_path / "d"),
+    )
+    assert code == 2 and "--distill-from does not support driving perception runs" in err
+    code, _, err = cli(
+        "driving",
+        "compress",
+        "--run",
+        str(run.path),
+        "--quantize",
+        "int8",
+        "--run-dir",
+        str(tmp_path / "d"),
+    )
+    assert code == 2 and "--quantize does not support driving perception runs" in err
+    assert "--format tflite --quantize int8" in err
+    assert not (tmp_path / "d").exists()

@@ -388,3 +388,20 @@ def test_segment_on_a_classification_set_is_exit_2_with_one_line(tmp_path):
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error:") and "no masks" in lines[0]
     assert not run_dir.exists()
+
+
+def test_compress_prunes_and_distils_the_segmenter(phantom_run, tmp_path):
+    """A U-Net run prunes through its own training and distils per voxel into a narrower
+    U-Net (the keras-io loss on per-voxel class probabilities)."""
+    import pipelines
+
+    pruned = pipelines.healthcare.compress(phantom_run, prune=0.5, run_dir=tmp_path / "p")
+    assert pruned.metrics["sparsity"] >= 0.5 * 0.99
+    assert "dice" in pruned.metrics and "original_dice" in pruned.metrics
+    student = pipelines.healthcare.compress(
+        phantom_run, distill_from=phantom_run, epochs=1, run_dir=tmp_path / "kd"
+    )
+    assert student.metrics["parameters"] < student.metrics["original_parameters"] / 4
+    assert "teacher_dice" in student.metrics
+    (result,) = student.predict([str(DATA / "ct")])
+    assert {"volume_ml_liver", "volume_ml_kidney", "volume_ml_spleen"} <= set(result)

@@ -215,3 +215,29 @@ def test_a_corpus_shorter_than_the_context_is_refused(tmp_path):
     config = lm_config(source=f"text:{path}")
     with pytest.raises(UserError, match=r"the training text has \d+ character tokens"):
         lm.tokenize_corpus(config, corpus.load(config))
+
+
+def test_compress_prunes_quantizes_and_distils_the_language_model(lm_run, tmp_path):
+    """A GPT run prunes and quantizes (its Dense and Embedding layers), and distils into a
+    narrower GPT from the run's per-token logits; each result still continues prompts."""
+    import pipelines
+
+    small = pipelines.nlp.compress(
+        lm_run, prune=0.5, quantize="int8", epochs=1, run_dir=tmp_path / "pq"
+    )
+    record = json.loads((small.path / "compression.json").read_text())
+    assert record["prune"]["global"] >= 0.5 * 0.99 and record["quantize"]["changed"]
+    assert small.metrics["size_bytes"] < small.metrics["original_size_bytes"]
+    assert math.isfinite(small.metrics["perplexity"])
+    (result,) = small.predict(["ROMEO:"])
+    assert len(result["generated_text"]) == NEW_TOKENS
+    student = pipelines.nlp.compress(
+        lm_run,
+        distill_from=lm_run,
+        overrides=["model.hidden=16"],
+        epochs=1,
+        run_dir=tmp_path / "kd",
+    )
+    assert student.metrics["parameters"] < student.metrics["original_parameters"]
+    assert student.metrics["teacher_perplexity"] == lm_run.metrics["perplexity"]
+    assert math.isfinite(student.metrics["perplexity"])

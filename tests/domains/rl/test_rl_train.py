@@ -146,3 +146,27 @@ def test_highway_tables_and_box2d_envs_get_vector_specs():
     car = describe(RLDataConfig(source="gym:CarRacing-v3"))
     assert car.image and car.observation_shape == (84, 84, 4) and not car.discrete
     assert car.action_low == (-1.0, 0.0, 0.0)
+
+
+def test_compress_quantizes_the_policy_and_refuses_what_fine_tunes(corridor_run, cli, tmp_path):
+    """The agent's loop is not Keras fit: int8 quantizes the policy's Dense layers and
+    evaluate plays it; pruning (which fine-tunes) is one error line."""
+    import pipelines
+
+    quantized = pipelines.rl.compress(corridor_run, quantize="int8", run_dir=tmp_path / "q")
+    assert quantized.metrics["quantized_layers"] > 0
+    assert quantized.metrics["size_bytes"] < quantized.metrics["original_size_bytes"]
+    assert quantized.metrics["original_mean_return"] == corridor_run.metrics["mean_return"]
+    assert np.isfinite(quantized.metrics["mean_return"])
+    code, _, err = cli(
+        "rl",
+        "compress",
+        "--run",
+        str(corridor_run.path),
+        "--prune",
+        "0.5",
+        "--run-dir",
+        str(tmp_path / "p"),
+    )
+    assert code == 2 and "--prune does not support rl control runs" in err
+    assert "vision classify" in err and not (tmp_path / "p").exists()

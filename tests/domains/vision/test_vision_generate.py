@@ -93,6 +93,12 @@ def test_gan_runs_train_and_sample(name: str, tmp_path) -> None:
         rows = list(csv.DictReader(handle))
     assert set(rows[0]) == {"epoch", "d_loss", "g_loss", "val_d_loss", "val_g_loss"}
     assert all(np.isfinite(float(v)) for v in rows[0].values())
+    # compress prunes a GAN (generator and discriminator) through its own training step,
+    # timing the generator on a latent vector
+    pruned = vision.compress(run, prune=0.5, epochs=1, run_dir=tmp_path / "pruned")
+    assert pruned.metrics["sparsity"] >= 0.5 * 0.99 and pruned.metrics["latency_ms"] > 0
+    assert np.isfinite(pruned.metrics["frechet_classifier_distance"])
+    assert "original_frechet_classifier_distance" in pruned.metrics
     model = run.load_model()
     assert model.generate(3).shape == (3, 8, 8, 1)
 
