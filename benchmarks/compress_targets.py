@@ -3,6 +3,8 @@
     python -m benchmarks.compress_targets prune      digits: 50% and 80% pruning
     python -m benchmarks.compress_targets distill    BreastMNIST: distillation into a
                                                      student with a quarter of the parameters
+    python -m benchmarks.compress_targets lm         Tiny Shakespeare: the character GPT
+                                                     pruned 50% and quantized int8 (no target)
 
 `prune`: per seed, `vision train --config digits` at that seed, then `compress --prune
 0.5` and `--prune 0.8` of it (the default fine-tuning). The accuracy drop in points
@@ -15,6 +17,11 @@ quarter of the parameters), and the student distilled from the teacher (`compres
 --run TEACHER --distill-from TEACHER --set model.width=16`). Test accuracy and ROC AUC;
 the share of the gap closed is (distilled - alone) / (teacher - alone) on the means.
 Target: at least half (0.5).
+
+`lm`: one seed of `nlp train --task lm` (the default character GPT on Tiny
+Shakespeare), then `compress --prune 0.5` (default fine-tuning) and `compress
+--quantize int8`: test perplexity, zipped size and batch-1 latency beside the
+original's. No target: a first figure for a sequence model.
 
 Every run lives in a temporary folder, deleted at the end. Records are appended to
 `benchmarks/results/<time>-compress_targets.jsonl` as each one finishes.
@@ -148,6 +155,43 @@ def distill(out: Path | None, seeds=SEEDS) -> dict:
     return summary
 
 
+def lm(out: Path | None, seeds=(0,)) -> list[dict]:
+    import pipelines
+
+    api = pipelines.nlp
+    found = []
+    with tempfile.TemporaryDirectory(prefix="bench-lm-") as tmp:
+        for seed in seeds:
+            start = time.perf_counter()
+            original = api.train(task="lm", run_dir=Path(tmp) / f"t{seed}", seed=seed)
+            train_s = time.perf_counter() - start
+            for name, options in (("prune 0.5", {"prune": 0.5}), ("int8", {"quantize": "int8"})):
+                start = time.perf_counter()
+                small = api.compress(original, run_dir=Path(tmp) / f"{name[:5]}{seed}", **options)
+                m = small.metrics
+                found.append(
+                    record(
+                        "compress_targets.lm",
+                        ratio=m["perplexity"] / m["original_perplexity"],
+                        target=None,
+                        seed=seed,
+                        compression=name,
+                        perplexity=m["perplexity"],
+                        original_perplexity=m["original_perplexity"],
+                        size_bytes=m["size_bytes"],
+                        original_size_bytes=m["original_size_bytes"],
+                        latency_ms=m["latency_ms"],
+                        original_latency_ms=m["original_latency_ms"],
+                        sparsity=m.get("sparsity"),
+                        train_s=train_s,
+                        compress_s=time.perf_counter() - start,
+                        command="python -m benchmarks.compress_targets lm",
+                    )
+                )
+                emit(out, found[-1])
+    return found
+
+
 def run(quick: bool) -> list[dict]:
     """`make bench` entry: pruning at one seed when quick, both at every seed otherwise."""
     out = None  # run_all saves the records
@@ -158,12 +202,12 @@ def run(quick: bool) -> list[dict]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("what", choices=["prune", "distill"])
+    parser.add_argument("what", choices=["prune", "distill", "lm"])
     parser.add_argument("--seeds", type=int, default=len(SEEDS))
     args = parser.parse_args(argv)
     out = results_file("compress_targets")
     seeds = tuple(range(args.seeds))
-    prune(out, seeds) if args.what == "prune" else distill(out, seeds)
+    {"prune": prune, "distill": distill, "lm": lm}[args.what](out, seeds)
     print(f"results appended to {out}", file=sys.stderr)
     return 0
 
