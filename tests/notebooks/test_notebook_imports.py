@@ -13,7 +13,7 @@ import sys
 import nbformat
 import pytest
 
-from tests.notebooks.test_notebooks import DOMAINS, notebook_path
+from tests.notebooks.test_notebooks import all_notebooks
 
 PUBLIC = {"pipelines"}
 INTERNAL = {"domains", "shared"}
@@ -48,7 +48,7 @@ def imported_modules(source: str) -> list[str]:
 
 
 def code_cells(name: str) -> list[str]:
-    notebook = nbformat.read(notebook_path(DOMAINS[name]), as_version=4)
+    notebook = nbformat.read(all_notebooks()[name], as_version=4)
     # IPython magics and shell escapes are not Python; none of them imports anything.
     return [
         "\n".join(
@@ -74,7 +74,7 @@ def test_the_parser_sees_every_kind_of_import():
     ]
 
 
-@pytest.mark.parametrize("name", list(DOMAINS))
+@pytest.mark.parametrize("name", list(all_notebooks()))
 def test_notebook_imports_only_the_public_api(name):
     allowed = PUBLIC | THIRD_PARTY | set(sys.stdlib_module_names)
     bad = {}

@@ -1,7 +1,10 @@
-"""Every registered domain's notebook runs top to bottom (in quick mode) without an error.
+"""Every registered domain's notebook, and every topic notebook, runs top to bottom (in
+quick mode) without an error.
 
-The list comes from the domain registry: `notebooks/<domain>.ipynb` (or the domain's
+The domain list comes from the registry: `notebooks/<domain>.ipynb` (or the domain's
 `notebook`), and the run folder it trains under DEEPFIELD_RUNS from `notebook_run`.
+Topic notebooks (one subject across domains) are listed in TOPICS with the run folders
+they must leave.
 """
 
 import os
@@ -17,9 +20,40 @@ REPO = Path(__file__).resolve().parents[2]
 DOMAINS = {domain.name: domain for domain in all_domains()}
 
 
+# topic notebook -> the run folders (under DEEPFIELD_RUNS) it trains
+TOPICS = {"search_and_compression": ("digits", "search", "digits_small", "pruned80", "distilled")}
+
+
 def notebook_path(domain) -> Path:
     name = domain.notebook or f"{domain.name}.ipynb"
     return REPO / "notebooks" / name
+
+
+def all_notebooks() -> dict[str, Path]:
+    """Every notebook the tests know: the domains' and the topics'."""
+    found = {name: notebook_path(domain) for name, domain in DOMAINS.items()}
+    return found | {topic: REPO / "notebooks" / f"{topic}.ipynb" for topic in TOPICS}
+
+
+def execute(path: Path, tmp_path: Path, monkeypatch) -> list:
+    """Run the notebook in quick mode with its runs under tmp_path; its outputs."""
+    monkeypatch.setenv("DEEPFIELD_QUICK", "1")
+    monkeypatch.setenv("DEEPFIELD_RUNS", str(tmp_path / "runs"))
+    monkeypatch.setenv("DEEPFIELD_CONFIG_DIR", str(tmp_path / "configs"))
+    monkeypatch.setenv("PYTHONPATH", str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    notebook = nbformat.read(path, as_version=4)
+    NotebookClient(
+        notebook, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(REPO)}}
+    ).execute()
+    outputs = [o for cell in notebook.cells if cell.cell_type == "code" for o in cell.outputs]
+    assert not [o for o in outputs if o.output_type == "error"]
+    assert any(o.output_type == "display_data" and "image/png" in o.data for o in outputs)
+    return outputs
+
+
+def test_every_notebook_is_known():
+    on_disk = set((REPO / "notebooks").glob("*.ipynb"))
+    assert on_disk == set(all_notebooks().values())
 
 
 # A Jupyter kernel and a quick training run per domain (about 20 s each on 2 cores):
@@ -30,17 +64,17 @@ def test_notebook_executes(name, tmp_path, monkeypatch):
     domain = DOMAINS[name]
     path = notebook_path(domain)
     assert path.is_file(), f"domain {name} has no notebook at {path.relative_to(REPO)}"
-    monkeypatch.setenv("DEEPFIELD_QUICK", "1")
-    monkeypatch.setenv("DEEPFIELD_RUNS", str(tmp_path / "runs"))
-    monkeypatch.setenv("PYTHONPATH", str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    notebook = nbformat.read(path, as_version=4)
-    NotebookClient(
-        notebook, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(REPO)}}
-    ).execute()
-    outputs = [o for cell in notebook.cells if cell.cell_type == "code" for o in cell.outputs]
-    assert not [o for o in outputs if o.output_type == "error"]
-    assert any(o.output_type == "display_data" and "image/png" in o.data for o in outputs)
+    execute(path, tmp_path, monkeypatch)
     if domain.notebook_run:
         assert (tmp_path / "runs" / domain.notebook_run / "metrics.json").is_file()
     else:
         assert list((tmp_path / "runs").rglob("metrics.json")), "the notebook trained no run"
+
+
+@pytest.mark.large
+@pytest.mark.parametrize("topic", list(TOPICS))
+def test_topic_notebook_executes(topic, tmp_path, monkeypatch):
+    execute(REPO / "notebooks" / f"{topic}.ipynb", tmp_path, monkeypatch)
+    for run in TOPICS[topic]:
+        assert list((tmp_path / "runs" / run).rglob("metrics.json")), run
+    assert list((tmp_path / "configs").rglob("*.yaml")), "no preset saved"
