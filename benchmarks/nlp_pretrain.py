@@ -101,7 +101,13 @@ def pretrain_epochs(quick: bool, corpus: Path | None) -> int:
 
 
 def train_once(
-    data: tuple[str, ...], seed: int, pretrain: bool, quick: bool, root: Path, corpus: Path | None
+    data: tuple[str, ...],
+    seed: int,
+    pretrain: bool,
+    quick: bool,
+    root: Path,
+    corpus: Path | None,
+    finetune_lr: float | None = None,
 ):
     from pipelines import nlp
 
@@ -109,6 +115,8 @@ def train_once(
     overrides = [*data[1:], f"runtime.seed={seed}", f"pretrain.epochs={epochs}", *POOLING]
     if pretrain and corpus is not None:
         overrides.append(f"pretrain.source=text:{corpus}")
+    if pretrain and finetune_lr is not None:
+        overrides.append(f"train.learning_rate={finetune_lr}")
     overrides += QUICK if quick else ()
     start = time.perf_counter()
     run = nlp.train(
@@ -120,7 +128,9 @@ def train_once(
     return run.metrics, time.perf_counter() - start
 
 
-def compare(name: str, seeds: int, quick: bool, source: str = "split") -> dict:
+def compare(
+    name: str, seeds: int, quick: bool, source: str = "split", finetune_lr: float | None = None
+) -> dict:
     scores: dict[str, dict[str, list[float]]] = {
         kind: {"accuracy": [], "f1": [], "seconds": []} for kind in ("pretrained", "scratch")
     }
@@ -131,7 +141,13 @@ def compare(name: str, seeds: int, quick: bool, source: str = "split") -> dict:
                 corpus = neighbour_corpus(Path(tmp), name, seed, quick)
             for kind in scores:
                 metrics, seconds = train_once(
-                    DATASETS[name], seed, kind == "pretrained", quick, Path(tmp), corpus
+                    DATASETS[name],
+                    seed,
+                    kind == "pretrained",
+                    quick,
+                    Path(tmp),
+                    corpus,
+                    finetune_lr,
                 )
                 scores[kind]["accuracy"].append(metrics["accuracy"])
                 scores[kind]["f1"].append(metrics["f1"])
@@ -150,6 +166,7 @@ def compare(name: str, seeds: int, quick: bool, source: str = "split") -> dict:
         quick=quick,
         data=name,
         pretrain_source=source,
+        finetune_learning_rate=finetune_lr,  # the pretrained arm's; None: the config's
         pretrain_epochs=pretrain_epochs(quick, corpus),
         seeds=seeds,
         test_texts=test_texts,
@@ -172,10 +189,11 @@ def run(
     names: tuple[str, ...] | None = None,
     seeds: int | None = None,
     source: str = "split",
+    finetune_lr: float | None = None,
 ):
     names = names or (("sentiment",) if quick else tuple(DATASETS))
     seeds = seeds or (1 if quick else SEEDS)
-    return [compare(name, seeds, quick, source) for name in names]
+    return [compare(name, seeds, quick, source, finetune_lr) for name in names]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -193,9 +211,17 @@ def main(argv: list[str] | None = None) -> int:
         help="pretrain on the training split's texts (default), on `unlabeled_corpus`, or "
         "(yelp, amazon) on the split's texts and the other review set's (`neighbour_corpus`)",
     )
+    parser.add_argument(
+        "--finetune-lr",
+        type=float,
+        default=None,
+        help="the pretrained arm's fine-tuning learning rate (default: the config's, as "
+        "the scratch arm's); pretrained encoders are usually fine-tuned more gently",
+    )
     args = parser.parse_args(argv)
     names = tuple(args.data) if args.data else None
-    save_records("nlp_pretrain", run(args.quick, names, args.seeds, args.source))
+    records = run(args.quick, names, args.seeds, args.source, args.finetune_lr)
+    save_records("nlp_pretrain", records)
     return 0
 
 
