@@ -79,8 +79,8 @@ METHODS = {  # method -> (its option, why a task may lack it)
     ),
     "distill": (
         "--distill-from",
-        "distillation matches a teacher's class probabilities, one output per example, "
-        "pixel or token, through the shared Keras trainer",
+        "distillation matches a teacher's class probabilities, one output per example "
+        "or token, through the shared Keras trainer",
     ),
 }
 

@@ -176,8 +176,8 @@ class Domain:
     # What `compress` does to each task's runs (a task not listed is refused): "prune"
     # and "distill" fine-tune, so they need a task trained through
     # shared.training.trainer.fit (where their callbacks go in); "distill" also needs one
-    # output of class probabilities or logits (per example, pixel or token), which its
-    # loss matches; "quantize" needs only the saved model.
+    # output of class probabilities or logits (per example or token), which its loss
+    # matches; "quantize" needs only the saved model.
     compress_methods: ClassVar[dict[str, tuple[str, ...]]] = {}
     notebook: ClassVar[str | None] = None  # notebooks/<name>.ipynb by default
     # The run folder the notebook trains under DEEPFIELD_RUNS (checked by the tests).

@@ -92,8 +92,10 @@ class HealthcareDomain(Domain):
     )
     compress_methods = {  # trained through shared.training.trainer.fit
         "classify": ("prune", "quantize", "distill"),
-        # A U-Net distils per voxel; it has no Dense layer for Keras to quantize.
-        "segment": ("prune", "distill"),
+        # A U-Net has no Dense layer for Keras to quantize, and the classifiers' distillation
+        # recipe fails it: on the phantom set a width-4 U-Net distilled from the width-16
+        # run scored Dice 0.557 against 0.960 trained alone (docs/compression.md).
+        "segment": ("prune",),
     }
     task_module = {
         "classify": "domains.healthcare.classify",
