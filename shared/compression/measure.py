@@ -19,6 +19,8 @@ from pathlib import Path
 import keras
 import numpy as np
 
+from shared.model_catalog import forward_model
+
 SEQUENCE_LENGTH = 16  # for inputs of unknown length
 
 
@@ -50,17 +52,6 @@ def parameter_counts(model: keras.Model) -> tuple[int, int]:
     return total, nonzero
 
 
-def functional_part(model: keras.Model) -> keras.Model:
-    """The functional model whose inputs `model` takes: itself, or the network a
-    subclassed wrapper calls (the zoo's GAN calls its generator on latent vectors)."""
-    if getattr(model, "_inputs_struct", None) is not None:
-        return model
-    inner = getattr(model, "generator", None)
-    if isinstance(inner, keras.Model) and getattr(inner, "_inputs_struct", None) is not None:
-        return inner
-    raise ValueError(f"{type(model).__name__} has no symbolic inputs to time a call with")
-
-
 def example_inputs(model: keras.Model):
     """One example (batch 1) of what the model takes: zeros (empty strings for text)."""
 
@@ -70,7 +61,7 @@ def example_inputs(model: keras.Model):
             return np.full(shape, "", dtype=object)
         return np.zeros(shape, dtype=tensor.dtype)
 
-    model = functional_part(model)
+    model = forward_model(model)  # a GAN is timed on its generator
     inputs = model.inputs
     if isinstance(model._inputs_struct, dict):
         return {name: one(t) for name, t in model._inputs_struct.items()}
