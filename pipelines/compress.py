@@ -30,15 +30,14 @@ from pathlib import Path
 from typing import Any
 
 from pipelines import runner
+from pipelines.compress_report import RECORD, append_card
 from pipelines.run import Run
-from pipelines.table import aligned, format_number
 from shared.compression import QUANTIZE_MODES
 from shared.config import apply_overrides, to_plain, validate
 from shared.errors import UserError
-from shared.run_dir import RunDir, write_atomic, write_json
+from shared.run_dir import RunDir, write_json
 
 LOG = logging.getLogger("deepfield.compress")
-RECORD = "compression.json"
 # Files of the source run a quantize-only run does not copy: its own, or the source's history.
 NOT_COPIED = ("checkpoints", "tensorboard", "status.json", "config.yaml", "log.txt", "trials")
 NOT_COPIED += ("tracking.json", RECORD)
@@ -140,7 +139,7 @@ def plan(
     for method, value in asked.items():
         if value is not None and method not in methods:
             option, why = METHODS[method]
-            hint = tflite_hint(None, api) if method == "quantize" else ""
+            hint = tflite_hint(api) if method == "quantize" else ""
             raise UserError(
                 f"{option} does not support {name} {task} runs ({why}){hint}; it "
                 f"supports: {', '.join(supported(method))}"
@@ -367,7 +366,7 @@ def quantize_run(compression: Compression, model, run: RunDir) -> dict[str, Any]
         raise UserError(
             f"Keras's {compression.quantize} quantization changed no layer of this model "
             f"(it covers Dense, EinsumDense and Embedding; this model's weight layers: "
-            f"{', '.join(report['float']) or 'none'}){tflite_hint(compression)}"
+            f"{', '.join(report['float']) or 'none'}){tflite_hint(compression.api)}"
         )
     model_io.save_model(model, run.model_path)
     note = ""
@@ -376,15 +375,14 @@ def quantize_run(compression: Compression, model, run: RunDir) -> dict[str, Any]
         shown = ", ".join(left[:5]) + (f" and {len(left) - 5} more" if len(left) > 5 else "")
         note = (
             f"{len(left)} weight layer(s) stay float32 ({shown}): Keras quantizes Dense, "
-            f"EinsumDense and Embedding only{tflite_hint(compression)}"
+            f"EinsumDense and Embedding only{tflite_hint(compression.api)}"
         )
         LOG.info(note)
     return {"mode": compression.quantize, **report, "note": note}
 
 
-def tflite_hint(compression: Compression | None, api=None) -> str:
+def tflite_hint(api) -> str:
     """Where a domain's export quantizes convolutions too (a TFLite format), if it has one."""
-    api = api or compression.api
     for option in api.domain.verb_options.get("export", ()):
         if "tflite" in option.choices:
             return (
@@ -439,74 +437,3 @@ def _sparsity(model) -> float | None:
     from shared.compression.pruning import prunable_kernels, sparsity_report
 
     return sparsity_report(model)["global"] if prunable_kernels(model) else None
-
-
-# === Reporting ===
-ROWS = (
-    ("size_bytes", "size, zipped (bytes)"),
-    ("parameters", "parameters"),
-    ("nonzero_parameters", "non-zero parameters"),
-    ("sparsity", "kernel sparsity"),
-    ("latency_ms", "latency, batch 1 (ms)"),
-)
-
-
-def comparison_rows(record: dict[str, Any]) -> list[list[str]]:
-    headline = record.get("headline")
-    rows = [(headline, headline)] if headline else []
-    before, after = record.get("original", {}), record.get("compressed", {})
-    return [
-        [label, format_number(before.get(key)), format_number(after.get(key))]
-        for key, label in [*rows, *ROWS]
-    ]
-
-
-def table(run: Run | RunDir) -> str:
-    """The aligned table `compress` prints: original vs compressed, then what was done."""
-    path = Path(run.path)
-    record = json.loads((path / RECORD).read_text())
-    lines = [aligned(["", "original", "compressed"], comparison_rows(record), right={1, 2})]
-    lines += [f"{line}" for line in summary_lines(record)]
-    lines.append(f"run: {path}")
-    return "\n".join(lines)
-
-
-def summary_lines(record: dict[str, Any]) -> list[str]:
-    lines = []
-    if "prune" in record:
-        p = record["prune"]
-        lines.append(f"pruned: {p['global']:.1%} of kernel weights zero (target {p['target']:.0%})")
-    if "distill" in record:
-        d = record["distill"]
-        lines.append(
-            f"distilled: {d['student']} {json.dumps(d['student_options'])} from "
-            f"{d['teacher_run']} (alpha {d['alpha']}, temperature {d['temperature']})"
-        )
-    if "quantize" in record:
-        q = record["quantize"]
-        lines.append(f"quantized ({q['mode']}): {', '.join(q['changed'])}")
-        if q.get("note"):
-            lines.append(f"note: {q['note']}")
-    return lines
-
-
-def append_card(run: RunDir, record: dict[str, Any]) -> None:
-    """A Compression section at the end of the model card the domain wrote (or copied)."""
-    rows = ["| | original | compressed |", "|---|---:|---:|"]
-    rows += [
-        f"| {label} | {before} | {after} |" for label, before, after in comparison_rows(record)
-    ]
-    text = run.model_card_path.read_text() if run.model_card_path.is_file() else "# Model card\n"
-    split = record.get("original", {}).get("split")
-    where = f" (the original's figure from its metrics.json, {split} split)" if split else ""
-    section = (
-        "\n## Compression\n"
-        f"Compressed from run `{record['source_run']}` with `deepfield compress`{where}. "
-        "Size is the model saved as .keras without optimizer state, zip-compressed; latency is the median of batch-1 forward "
-        "passes in one process; sparsity counts every convolution and Dense kernel.\n\n"
-        + "\n".join(rows)
-        + "\n\n"
-        + "\n".join(f"- {line}" for line in summary_lines(record))
-        + "\n"
-    )
-    write_atomic(run.model_card_path, text.rstrip() + "\n" + section)

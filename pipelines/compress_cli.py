@@ -24,7 +24,7 @@ def compress_command(domain: Domain) -> click.Command:
     from shared.compression import QUANTIZE_MODES
 
     def compress(run_path, task, prune, quantize, distill_from, student, overrides, **kwargs):
-        from pipelines.compress import table
+        from pipelines.compress_report import table
 
         run = _api(domain).compress(
             run_path,
