@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import yaml
 from pydantic import BaseModel
 
@@ -78,7 +79,11 @@ class Param:
 
     def decode(self, value: Any) -> Any:
         """The config value of a KerasTuner value."""
-        return yaml.safe_load(value) if self.encoded else value
+        if self.encoded:
+            return yaml.safe_load(value)
+        # KerasTuner's Bayesian oracle hands out numpy scalars (np.float64), which the
+        # config's YAML round trip (yaml.safe_dump) refuses.
+        return value.item() if isinstance(value, np.generic) else value
 
     def corners(self) -> list[Any]:
         """The values that show whether the schema accepts the whole range."""
