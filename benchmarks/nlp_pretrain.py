@@ -108,6 +108,7 @@ def train_once(
     root: Path,
     corpus: Path | None,
     finetune_lr: float | None = None,
+    pretrain_sets: tuple[str, ...] = (),
 ):
     from pipelines import nlp
 
@@ -117,6 +118,8 @@ def train_once(
         overrides.append(f"pretrain.source=text:{corpus}")
     if pretrain and finetune_lr is not None:
         overrides.append(f"train.learning_rate={finetune_lr}")
+    if pretrain:
+        overrides += pretrain_sets
     overrides += QUICK if quick else ()
     start = time.perf_counter()
     run = nlp.train(
@@ -129,7 +132,12 @@ def train_once(
 
 
 def compare(
-    name: str, seeds: int, quick: bool, source: str = "split", finetune_lr: float | None = None
+    name: str,
+    seeds: int,
+    quick: bool,
+    source: str = "split",
+    finetune_lr: float | None = None,
+    pretrain_sets: tuple[str, ...] = (),
 ) -> dict:
     scores: dict[str, dict[str, list[float]]] = {
         kind: {"accuracy": [], "f1": [], "seconds": []} for kind in ("pretrained", "scratch")
@@ -148,6 +156,7 @@ def compare(
                     Path(tmp),
                     corpus,
                     finetune_lr,
+                    pretrain_sets,
                 )
                 scores[kind]["accuracy"].append(metrics["accuracy"])
                 scores[kind]["f1"].append(metrics["f1"])
@@ -167,6 +176,7 @@ def compare(
         data=name,
         pretrain_source=source,
         finetune_learning_rate=finetune_lr,  # the pretrained arm's; None: the config's
+        pretrain_sets=list(pretrain_sets),  # the pretrained arm's extra --set overrides
         pretrain_epochs=pretrain_epochs(quick, corpus),
         seeds=seeds,
         test_texts=test_texts,
@@ -190,10 +200,11 @@ def run(
     seeds: int | None = None,
     source: str = "split",
     finetune_lr: float | None = None,
+    pretrain_sets: tuple[str, ...] = (),
 ):
     names = names or (("sentiment",) if quick else tuple(DATASETS))
     seeds = seeds or (1 if quick else SEEDS)
-    return [compare(name, seeds, quick, source, finetune_lr) for name in names]
+    return [compare(name, seeds, quick, source, finetune_lr, pretrain_sets) for name in names]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -218,9 +229,18 @@ def main(argv: list[str] | None = None) -> int:
         help="the pretrained arm's fine-tuning learning rate (default: the config's, as "
         "the scratch arm's); pretrained encoders are usually fine-tuned more gently",
     )
+    parser.add_argument(
+        "--pretrain-set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a config override for the pretrained arm only (e.g. pretrain.weight_decay=0.01)",
+    )
     args = parser.parse_args(argv)
     names = tuple(args.data) if args.data else None
-    records = run(args.quick, names, args.seeds, args.source, args.finetune_lr)
+    records = run(
+        args.quick, names, args.seeds, args.source, args.finetune_lr, tuple(args.pretrain_set)
+    )
     save_records("nlp_pretrain", records)
     return 0
 

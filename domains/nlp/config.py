@@ -121,6 +121,13 @@ class PretrainConfig(ConfigModel):
     )
     mask_rate: float = Field(0.15, gt=0, lt=1, description="share of tokens masked")
     learning_rate: float = Field(1e-3, gt=0)
+    weight_decay: float = Field(
+        0.0, ge=0, description="AdamW's decoupled weight decay (0: plain Adam)"
+    )
+    lr_schedule: Literal["constant", "cosine"] = Field(
+        "constant", description="cosine: decay to zero over the pretraining epochs"
+    )
+    warmup_epochs: int = Field(0, ge=0, description="linear warm-up first (cosine only)")
     batch_size: int = Field(32, ge=1)
     max_texts: int | None = Field(None, ge=10, description="use only the first N source texts")
     init_from: str | None = Field(

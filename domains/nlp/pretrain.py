@@ -41,6 +41,8 @@ from domains.nlp.encoders import (
 from shared import model_io
 from shared.errors import UserError
 from shared.run_dir import RunDir
+from shared.training.settings import TrainConfig
+from shared.training.trainer import make_optimizer
 
 LOG = logging.getLogger("deepfield.nlp")
 HISTORY = "pretrain_history.csv"
@@ -159,7 +161,7 @@ def masked_lm(
         tokens, length, data.texts[data.splits["validation"]], pretrain, shuffle=False
     )
     mlm.compile(
-        optimizer=keras.optimizers.Adam(pretrain.learning_rate),
+        optimizer=optimizer(pretrain, steps_per_epoch=math.ceil(len(texts) / pretrain.batch_size)),
         # The mean over masked tokens only (the weights), as BERT's loss.
         loss=keras.losses.SparseCategoricalCrossentropy(
             from_logits=True, reduction="mean_with_sample_weight"
@@ -192,6 +194,20 @@ def masked_lm(
         saved.parent.mkdir(parents=True, exist_ok=True)
         mlm.save_weights(saved)
     return mlm
+
+
+def optimizer(pretrain, steps_per_epoch: int) -> keras.optimizers.Optimizer:
+    """Adam at `pretrain.learning_rate`, or AdamW with `pretrain.weight_decay` (BERT's
+    0.01), over a constant rate or a cosine decay after `warmup_epochs` of warm-up."""
+    schedule = TrainConfig(
+        epochs=max(1, pretrain.epochs),
+        learning_rate=pretrain.learning_rate,
+        optimizer="adamw" if pretrain.weight_decay else "adam",
+        weight_decay=pretrain.weight_decay,
+        lr_schedule=pretrain.lr_schedule,
+        warmup_epochs=pretrain.warmup_epochs if pretrain.lr_schedule == "cosine" else 0,
+    )
+    return make_optimizer(schedule, steps_per_epoch)
 
 
 def masked_batches(
