@@ -86,6 +86,16 @@ model.filters:
 model.dropout: {type: float, min: 0.0, max: 0.5}
 train.learning_rate: {type: float, min: 1e-3, max: 1e-2, sampling: log}
 """,
+    # `--space augment` (digits): how much to shift, rotate and zoom the training images
+    # (the config shifts by up to 10% only), with dropout and the moderate learning rates;
+    # the default filters [32, 64].
+    "augment": """\
+data.augment.translate: {type: float, min: 0.0, max: 0.15}
+data.augment.rotate: {type: float, min: 0.0, max: 0.1}
+data.augment.zoom: {type: float, min: 0.0, max: 0.15}
+model.dropout: {type: float, min: 0.0, max: 0.5}
+train.learning_rate: {type: float, min: 1e-3, max: 1e-2, sampling: log}
+""",
 }
 
 

@@ -252,3 +252,24 @@ def test_bigru_export_needs_no_custom_ops(bigru):
     from domains.nlp.serving import custom_ops
 
     assert custom_ops(bigru.load_model()) == []
+
+
+def test_pretraining_optimizer_follows_the_pretrain_section():
+    """Adam at a constant rate by default; `pretrain.weight_decay` makes it AdamW and
+    `lr_schedule: cosine` warms up for `warmup_epochs`, then decays to zero."""
+    import keras
+
+    from domains.nlp.pretrain import optimizer
+
+    plain = optimizer(NLPConfig().pretrain.model_copy(update={"epochs": 10}), steps_per_epoch=5)
+    assert type(plain) is keras.optimizers.Adam
+    assert float(plain.learning_rate) == pytest.approx(1e-3)
+    bert_like = NLPConfig().pretrain.model_copy(
+        update={"epochs": 10, "weight_decay": 0.01, "lr_schedule": "cosine", "warmup_epochs": 2}
+    )
+    adamw = optimizer(bert_like, steps_per_epoch=5)
+    assert isinstance(adamw, keras.optimizers.AdamW) and adamw.weight_decay == pytest.approx(0.01)
+    schedule = adamw._learning_rate
+    rates = [float(schedule(step)) for step in (0, 5, 10, 30, 50)]
+    assert rates[0] < rates[1] < rates[2] == pytest.approx(1e-3)  # warm-up over 10 steps
+    assert rates[2] > rates[3] > rates[4] >= 0 and rates[4] == pytest.approx(0, abs=1e-6)
