@@ -8,6 +8,7 @@ they must leave.
 """
 
 import os
+import re
 from pathlib import Path
 
 import nbformat
@@ -49,6 +50,22 @@ def execute(path: Path, tmp_path: Path, monkeypatch) -> list:
     assert not [o for o in outputs if o.output_type == "error"]
     assert any(o.output_type == "display_data" and "image/png" in o.data for o in outputs)
     return outputs
+
+
+# TensorFlow's C++ start-up lines (absl writes them before logging is set up, whatever
+# TF_CPP_MIN_LOG_LEVEL says): noise in a notebook a reader opens on GitHub.
+TF_LOG_LINE = re.compile(r"^(WARNING: All log messages before absl|[IWE]\d{4} \d\d:\d\d:)", re.M)
+
+
+def test_saved_outputs_carry_no_tensorflow_log_lines():
+    for name, path in all_notebooks().items():
+        notebook = nbformat.read(path, as_version=4)
+        for cell in notebook.cells:
+            for output in cell.get("outputs", []):
+                text = output.get("text", "") if output.output_type == "stream" else ""
+                assert not TF_LOG_LINE.search(text), (
+                    f"{name}: strip TensorFlow's start-up lines from its saved outputs: {text[:200]}"
+                )
 
 
 def test_every_notebook_is_known():
