@@ -12,6 +12,8 @@ same training budget per trial (the config's epochs), every trial at that seed. 
 search picks its best trial by `val_loss` (or `--objective`) on the validation split;
 the test metric (`accuracy`, `roc_auc` or `pr_auc`) of that trial is set beside the
 default's, mean over the seeds. Target: the search's mean above the default's.
+`--space NAME` searches one of SPACES (`moderate`, `augment`) or a YAML space file
+instead of tune's default space.
 
 `nas`: regularized evolution (`--algorithm evolution`) over small_cnn architectures
 within a size budget (`NAS_SPACE`: one to three stages, each at most half the default's
@@ -61,18 +63,6 @@ train.learning_rate: {type: float, min: 1e-3, max: 1e-2, sampling: log}
 """
 
 
-def _space_file(tmp: str, space: str | None) -> Path | None:
-    """`--space`: a name in SPACES (written to a file) or a YAML file's path; None: tune's
-    default space."""
-    if space is None:
-        return None
-    if space not in SPACES:
-        return Path(space)
-    path = Path(tmp) / f"{space}.yaml"
-    path.write_text(SPACES[space])
-    return path
-
-
 # `--space moderate` (digits): the default space without its high-learning-rate end. The
 # default space runs from a tenth to ten times the config's rate (3e-4 to 3e-2), and on
 # digits two of the three default-space searches picked 0.027 and 0.03 by a validation
@@ -97,6 +87,18 @@ model.dropout: {type: float, min: 0.0, max: 0.5}
 train.learning_rate: {type: float, min: 1e-3, max: 1e-2, sampling: log}
 """,
 }
+
+
+def _space_file(tmp: str, space: str | None) -> Path | None:
+    """`--space`: a name in SPACES (written to a file) or a YAML file's path; None: tune's
+    default space."""
+    if space is None:
+        return None
+    if space not in SPACES:
+        return Path(space)
+    path = Path(tmp) / f"{space}.yaml"
+    path.write_text(SPACES[space])
+    return path
 
 
 def _mean(values: list[float]) -> float:
