@@ -41,6 +41,7 @@ NEIGHBOUR_EPOCHS = 60  # on `neighbour_corpus` (about 2.4x the training split)
 # Both arms mean-pool: a first token that masked-LM never trained reads worse (one-off,
 # seeds 0 and 1: pretrained 0.778 and 0.763 against scratch 0.798 and 0.803 with cls).
 POOLING = ("model.pooling=mean",)
+FINETUNE_LR = "train.learning_rate="  # --finetune-lr: this override, pretrained arm only
 QUICK = ("data.max_examples=300", "train.epochs=1", "pretrain.max_texts=300")
 
 
@@ -108,7 +109,6 @@ def train_once(
     quick: bool,
     root: Path,
     corpus: Path | None,
-    finetune_lr: float | None = None,
     pretrain_sets: tuple[str, ...] = (),
 ):
     from pipelines import nlp
@@ -117,8 +117,6 @@ def train_once(
     overrides = [*data[1:], f"runtime.seed={seed}", f"pretrain.epochs={epochs}", *POOLING]
     if pretrain and corpus is not None:
         overrides.append(f"pretrain.source=text:{corpus}")
-    if pretrain and finetune_lr is not None:
-        overrides.append(f"train.learning_rate={finetune_lr}")
     if pretrain:
         overrides += pretrain_sets
     overrides += QUICK if quick else ()
@@ -137,7 +135,6 @@ def compare(
     seeds: int,
     quick: bool,
     source: str = "split",
-    finetune_lr: float | None = None,
     pretrain_sets: tuple[str, ...] = (),
 ) -> dict:
     scores: dict[str, dict[str, list[float]]] = {
@@ -158,7 +155,6 @@ def compare(
                     quick,
                     Path(tmp),
                     corpus,
-                    finetune_lr,
                     pretrain_sets,
                 )
                 scores[kind]["accuracy"].append(metrics["accuracy"])
@@ -178,7 +174,10 @@ def compare(
         quick=quick,
         data=name,
         pretrain_source=source,
-        finetune_learning_rate=finetune_lr,  # the pretrained arm's; None: the config's
+        # the pretrained arm's (--finetune-lr, one of its overrides); None: the config's
+        finetune_learning_rate=next(
+            (float(s.split("=", 1)[1]) for s in pretrain_sets if s.startswith(FINETUNE_LR)), None
+        ),
         pretrain_sets=list(pretrain_sets),  # the pretrained arm's extra --set overrides
         pretrain_epochs=pretrain_epochs(quick, corpus),
         seeds=seeds,
@@ -202,12 +201,11 @@ def run(
     names: tuple[str, ...] | None = None,
     seeds: int | None = None,
     source: str = "split",
-    finetune_lr: float | None = None,
     pretrain_sets: tuple[str, ...] = (),
 ):
     names = names or (("sentiment",) if quick else tuple(DATASETS))
     seeds = seeds or (1 if quick else SEEDS)
-    return [compare(name, seeds, quick, source, finetune_lr, pretrain_sets) for name in names]
+    return [compare(name, seeds, quick, source, pretrain_sets) for name in names]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -245,9 +243,8 @@ def main(argv: list[str] | None = None) -> int:
     ):
         parser.error(f"--source {args.source}: corpus, split, neighbour or text:FILE (a file)")
     names = tuple(args.data) if args.data else None
-    records = run(
-        args.quick, names, args.seeds, args.source, args.finetune_lr, tuple(args.pretrain_set)
-    )
+    finetune = [f"{FINETUNE_LR}{args.finetune_lr}"] if args.finetune_lr is not None else []
+    records = run(args.quick, names, args.seeds, args.source, (*finetune, *args.pretrain_set))
     save_records("nlp_pretrain", records)
     return 0
 

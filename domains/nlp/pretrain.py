@@ -161,7 +161,7 @@ def masked_lm(
         tokens, length, data.texts[data.splits["validation"]], pretrain, shuffle=False
     )
     mlm.compile(
-        optimizer=optimizer(pretrain, steps_per_epoch=math.ceil(len(texts) / pretrain.batch_size)),
+        optimizer=optimizer(pretrain, steps_per_epoch=int(train.cardinality())),
         # The mean over masked tokens only (the weights), as BERT's loss.
         loss=keras.losses.SparseCategoricalCrossentropy(
             from_logits=True, reduction="mean_with_sample_weight"
@@ -205,7 +205,7 @@ def optimizer(pretrain, steps_per_epoch: int) -> keras.optimizers.Optimizer:
         optimizer="adamw" if pretrain.weight_decay else "adam",
         weight_decay=pretrain.weight_decay,
         lr_schedule=pretrain.lr_schedule,
-        warmup_epochs=pretrain.warmup_epochs if pretrain.lr_schedule == "cosine" else 0,
+        warmup_epochs=pretrain.warmup_epochs,  # make_optimizer warms up a cosine only
     )
     return make_optimizer(schedule, steps_per_epoch)
 

@@ -91,7 +91,7 @@ def test_notebook_executes(name, tmp_path, monkeypatch):
 @pytest.mark.large
 @pytest.mark.parametrize("topic", list(TOPICS))
 def test_topic_notebook_executes(topic, tmp_path, monkeypatch):
-    execute(REPO / "notebooks" / f"{topic}.ipynb", tmp_path, monkeypatch)
+    execute(all_notebooks()[topic], tmp_path, monkeypatch)
     for run in TOPICS[topic]:
         assert list((tmp_path / "runs" / run).rglob("metrics.json")), run
     assert list((tmp_path / "configs").rglob("*.yaml")), "no preset saved"
