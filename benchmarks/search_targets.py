@@ -13,7 +13,11 @@ search picks its best trial by `val_loss` (or `--objective`) on the validation s
 the test metric (`accuracy`, `roc_auc` or `pr_auc`) of that trial is set beside the
 default's, mean over the seeds. Target: the search's mean above the default's.
 `--space NAME` searches one of SPACES (`moderate`, `augment`) or a YAML space file
-instead of tune's default space.
+instead of tune's default space. `--cv K` scores each trial by K-fold cross-validation
+over the train and validation rows (`tune --cv K`, the test split untouched) and sets the
+refit of the best trial (trained once on the usual split, as the default is) beside the
+default. `--first-seed S` starts the seeds at S, so seeds can run as separate processes;
+`merge FILE...` then writes the summary record of their per-seed records.
 
 `nas`: regularized evolution (`--algorithm evolution`) over small_cnn architectures
 within a size budget (`NAS_SPACE`: one to three stages, each at most half the default's
@@ -116,6 +120,7 @@ def search(
     trials: int = TRIALS,
     objective: str | None = None,
     space: str | None = None,
+    cv: int | None = None,
 ) -> dict:
     import pipelines
 
@@ -137,6 +142,7 @@ def search(
                 objective=objective,
                 seed=seed,
                 space=_space_file(tmp, space),
+                cv=cv,
             )
             search_s = time.perf_counter() - start
             default_scores.append(float(run.metrics[metric]))
@@ -160,8 +166,19 @@ def search(
                     trials=trials,
                     default_s=default_s,
                     search_s=search_s,
+                    space=space or "default",
+                    cv=cv,
+                    best_folds=best.get("folds"),
                 ),
             )
+    return summarize(
+        out, domain, seeds, trials, objective, space, cv, default_scores, search_scores
+    )
+
+
+def summarize(out, domain, seeds, trials, objective, space, cv, default_scores, search_scores):
+    """The summary record of a search benchmark's seeds, emitted to `out`."""
+    name, config, metric = TARGETS[domain]
     summary = record(
         "search_targets.search",
         ratio=_mean(search_scores) / _mean(default_scores),
@@ -178,12 +195,50 @@ def search(
         searched_sd=_sd(search_scores),
         meets=_mean(search_scores) > _mean(default_scores),
         space=space or "default",
+        cv=cv,
         command=f"python -m benchmarks.search_targets search --domain {domain}"
         + (f" --objective {objective}" if objective else "")
-        + (f" --space {space}" if space else ""),
+        + (f" --space {space}" if space else "")
+        + (f" --cv {cv}" if cv else ""),
     )
     emit(out, summary)
     return summary
+
+
+def merge(out: Path | None, files: list[Path]) -> dict:
+    """The summary of per-seed records written by separate processes (`--first-seed`):
+    they must agree on everything but the seed."""
+    import json
+
+    rows = [
+        json.loads(line)
+        for f in files
+        for line in Path(f).read_text().splitlines()
+        if line.strip() and json.loads(line)["benchmark"] == "search_targets.search_seed"
+    ]
+    if not rows:
+        raise SystemExit("merge: no search_targets.search_seed records in the files")
+    same = ("domain", "trials", "objective", "space", "cv")
+    kinds = {tuple(r.get(k) for k in same) for r in rows}
+    if len(kinds) != 1:
+        raise SystemExit(f"merge: the records differ in {same}: {sorted(map(str, kinds))}")
+    rows.sort(key=lambda r: r["seed"])
+    if len({r["seed"] for r in rows}) != len(rows):
+        raise SystemExit("merge: a seed appears twice")
+    first = rows[0]
+    domain = next(k for k, v in TARGETS.items() if v[1] == first["config"])
+    objective = None if first["objective"] == "val_loss" else first["objective"]
+    return summarize(
+        out,
+        domain,
+        [r["seed"] for r in rows],
+        first["trials"],
+        objective,
+        None if first["space"] == "default" else first["space"],
+        first["cv"],
+        [r["default"] for r in rows],
+        [r["searched"] for r in rows],
+    )
 
 
 def nas(out: Path | None, trials: int = NAS_TRIALS, seeds=RETRAIN_SEEDS) -> dict:
@@ -261,19 +316,25 @@ def run(quick: bool) -> list[dict]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("what", choices=["search", "nas"])
+    parser.add_argument("what", choices=["search", "nas", "merge"])
+    parser.add_argument("files", nargs="*", type=Path, help="merge: per-seed record files")
     parser.add_argument("--domain", choices=sorted(TARGETS), default="vision")
     parser.add_argument("--trials", type=int, default=None)
     parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--first-seed", type=int, default=0)
+    parser.add_argument("--cv", type=int, default=None, help="search only: tune's --cv K")
     parser.add_argument("--objective", default=None, help="tune's --objective (default val_loss)")
     parser.add_argument(
         "--space", default=None, help=f"search only: {' or '.join(SPACES)} or a YAML file"
     )
     args = parser.parse_args(argv)
     out = results_file("search_targets")
-    seeds = tuple(range(args.seeds))
-    if args.what == "search":
-        search(args.domain, out, seeds, args.trials or TRIALS, args.objective, args.space)
+    seeds = tuple(range(args.first_seed, args.first_seed + args.seeds))
+    if args.what == "merge":
+        merge(out, args.files)
+    elif args.what == "search":
+        trials = args.trials or TRIALS
+        search(args.domain, out, seeds, trials, args.objective, args.space, args.cv)
     else:
         nas(out, trials=args.trials or NAS_TRIALS, seeds=seeds)
     print(f"results appended to {out}", file=sys.stderr)

@@ -170,6 +170,7 @@ class DomainAPI:
         workers: int = 1,
         worker_id: str | None = None,
         oracle_address: str | None = None,
+        cv: int | None = None,
     ):
         """Search config values: `trials` trainings of the base config (`config`, `data`,
         `overrides`) with values from `space` (a YAML file; default: the learning rate
@@ -179,7 +180,9 @@ class DomainAPI:
         pipelines.tune). `size_objective` ("parameters" or "latency") is the second
         objective of the Pareto front; `workers` trains that many trials at once, in
         worker processes; `worker_id`/`oracle_address` spread a search over several
-        machines (pipelines.tune_workers; a worker returns None)."""
+        machines (pipelines.tune_workers; a worker returns None). `cv` (K >= 2) scores
+        each trial by K-fold cross-validation over the rows outside the test split and
+        refits the best on the usual split (`.best` is that run)."""
         from pipelines import tune
 
         self.domain.require_verb("tune")
@@ -202,6 +205,7 @@ class DomainAPI:
             workers=workers,
             worker_id=worker_id,
             oracle_address=oracle_address,
+            cv=cv,
         )  # every refusal before TensorFlow
         return tune.run_search(search)
 

@@ -11,10 +11,19 @@ metrics.json (`val_*` objectives from the last row of its history.csv instead).
 <run-dir>/search.json    every trial (id, values, status, objective, run, worker, wall time,
                          parameters, latency), the best and the Pareto front
 <run-dir>/pareto.png     the objective against the second objective (size or latency)
-<run-dir>/trials/<id>/   one run directory per trial
+<run-dir>/trials/<id>/   one run directory per trial (--cv K: <id>/fold-<k>/, one per fold)
+<run-dir>/refit/<id>/    --cv K: the best trial's values trained once on the usual split
 <run-dir>/tuner/         KerasTuner's project (oracle state, trial records): resume reads it
 <run-dir>/workers/       --workers N: what each worker runs, and its log
 ```
+
+`--cv K` scores a trial by K-fold cross-validation instead: K runs, each validating on
+one fold of the train and validation rows (shared.data.splits.cross_validation_fold),
+the test split untouched, the objective their mean. A validation split of a few hundred
+rows picks among near-equal trials by noise; K folds validate on every row outside the
+test split. The best trial is then refit: trained once on the usual split, so the
+search ends with one run to evaluate, export and serve (scikit-learn's GridSearchCV
+refits the same way).
 
 Rerunning the same command resumes: finished trials are kept, the trial a kill cut short
 resumes from its checkpoints, and a larger `--trials` adds trials. A trial that crashes
@@ -39,7 +48,7 @@ import yaml
 
 from pipelines import runner, tune_workers
 from pipelines.runs import _leg_headlines, lower_is_better
-from pipelines.tune_results import SIZE_COLUMNS, TuneResult, result_of
+from pipelines.tune_results import SEARCH, SIZE_COLUMNS, TuneResult, result_of
 from shared.config import get_key, set_key, to_plain, validate
 from shared.errors import UserError
 from shared.run_dir import write_atomic
@@ -119,6 +128,7 @@ class Search:
     workers: int = 1  # trials at once, each in a worker process on this machine
     worker_id: str | None = None  # several machines: "chief" (the oracle) or a worker's id
     oracle_address: str | None = None  # several machines: HOST:PORT of the chief
+    cv: int | None = None  # K: score each trial by K-fold cross-validation, refit the best
 
     @property
     def budget_key(self) -> str | None:
@@ -134,6 +144,7 @@ class Search:
             "direction": self.direction,
             "size_objective": self.size_objective,
             "seed": self.seed,
+            **({"cv": self.cv} if self.cv else {}),
             **(
                 {"population": self.population, "sample_size": self.sample_size}
                 if self.algorithm == "evolution"
@@ -164,6 +175,7 @@ def plan(
     workers: int = 1,
     worker_id: str | None = None,
     oracle_address: str | None = None,
+    cv: int | None = None,
 ) -> Search:
     """Resolve and check a search; every refusal here comes before TensorFlow loads."""
     if algorithm not in ALGORITHMS:
@@ -172,6 +184,8 @@ def plan(
         raise UserError(f"--trials must be at least 1 (got {trials!r})")
     if size_objective not in SIZE_OBJECTIVES:
         raise UserError(f"--size-objective {size_objective!r}: choose {', '.join(SIZE_OBJECTIVES)}")
+    if cv is not None and (isinstance(cv, bool) or not isinstance(cv, int) or cv < 2):
+        raise UserError(f"--cv must be at least 2 folds (got {cv!r})")
     worker_id, oracle_address = tune_workers.role(worker_id, oracle_address)
     tune_workers.check_roles(workers, trials, worker_id, oracle_address, run_dir)
     if population < 2 or not 1 <= sample_size <= population:
@@ -185,6 +199,12 @@ def plan(
     api.domain.check(base)  # last: a domain's check may read its data
     task_name = getattr(base, "task", api.name)
     objective = objective or default_objective(api.name, task_name)
+    if cv is not None and not objective.startswith("val_"):
+        raise UserError(
+            f"--cv scores each fold on its validation split, so the objective must be a "
+            f"val_* metric of history.csv (got {objective}); without a validation split "
+            f"(rl) there is nothing to fold"
+        )
     path = (
         Path(run_dir)
         if run_dir
@@ -209,6 +229,7 @@ def plan(
         workers,
         worker_id,
         oracle_address,
+        cv,
     )
     if checked is not None and algorithm == "hyperband" and search.budget_key in checked.keys():
         raise UserError(f"hyperband sets {search.budget_key} itself; leave it out of --space")
@@ -234,8 +255,8 @@ def check_folder(search: Search, space: Space | None) -> None:
         )
     wanted = search.settings(space) if space is not None else None
     saved.setdefault("size_objective", "parameters")  # searches from before the option
-    for key in ("task", "algorithm", "objective", "size_objective", "base_config"):
-        if saved.get(key) != search.settings(space or Space([]))[key]:
+    for key in ("task", "algorithm", "objective", "size_objective", "cv", "base_config"):
+        if saved.get(key) != search.settings(space or Space([])).get(key):
             raise UserError(
                 f"{path} holds a search with a different {key.replace('_', ' ')}; rerun it as "
                 "it was started, or use a new --run-dir"
@@ -283,7 +304,31 @@ def run_search(search: Search) -> TuneResult | None:
         with contextlib.redirect_stdout(sys.stderr):  # KerasTuner's "Reloading Tuner from ..."
             tuner = tuner_class()(search, space)
         tuner.run()
+    if search.cv:
+        refit(search, space)
     return result_of(search.path)
+
+
+def refit(search: Search, space: Space) -> Path | None:
+    """`--cv`: train the best trial's values once on the usual split (no folds) into
+    `<run-dir>/refit/<id>`, the run `TuneResult.best` is; recorded in search.json."""
+    path = search.path / SEARCH
+    data = json.loads(path.read_text()) if path.is_file() else {}
+    best = data.get("best")
+    if not best:
+        return None
+    run_path = search.path / "refit" / best["id"]
+    LOG.info("tune: refitting trial %s on the usual split into %s", best["id"], run_path)
+    runner.execute(
+        search.api.name,
+        trial_config(search, best["values"]),  # hyperband's budget is among the values
+        run_path,
+        search.api.domain.train,
+        call=f"pipelines.{search.api.name}.tune(...) refit of trial {best['id']}",
+    )
+    data["refit"] = {"trial": best["id"], "run": str(run_path)}
+    write_atomic(path, json.dumps(data, indent=2, default=str) + "\n")
+    return run_path
 
 
 def make_default_space(search: Search) -> Space:

@@ -109,6 +109,15 @@ def tune_command(domain: Domain) -> click.Command:
         ),
         click.option("--seed", type=int, default=None, help="seed of the trials and the oracle"),
         click.option(
+            "--cv",
+            type=click.IntRange(min=2),
+            default=None,
+            metavar="K",
+            help="score each trial by K-fold cross-validation over the rows outside the "
+            "test split (K runs per trial, mean of their val_* objective), then refit the "
+            "best on the usual split",
+        ),
+        click.option(
             "--population",
             type=click.IntRange(min=2),
             default=10,

@@ -168,7 +168,14 @@ def search_table(data: dict[str, Any]) -> str:
         lines.append(
             f"best: trial {best}, {data['objective']} {format_number(data['best']['objective'])}"
         )
-        lines.append(f"run: {data['best']['run']}")
+        if data.get("cv"):
+            folds = ", ".join(format_number(v) for v in data["best"].get("folds") or [])
+            lines.append(f"{data['cv']}-fold cross-validation, folds: {folds}")
+        refit = data.get("refit") or {}
+        if refit.get("trial") == best:
+            lines.append(f"run: {refit['run']} (refit on the usual split)")
+        else:
+            lines.append(f"run: {data['best']['run']}")
     else:
         lines.append("best: none (no trial completed)")
     return "\n".join(lines)
@@ -197,5 +204,8 @@ def result_of(path: str | Path) -> TuneResult:
             for r in data["trials"]
         ]
     )
-    best = Run(data["best"]["run"]) if data.get("best") else None
+    refit = data.get("refit")  # --cv: the best trial trained on the usual split
+    if refit and refit.get("trial") != (data.get("best") or {}).get("id"):
+        refit = None  # a resumed search found a new best, not refit yet
+    best = Run(refit["run"] if refit else data["best"]["run"]) if data.get("best") else None
     return TuneResult(path, data["objective"], data["direction"], best, frame, data)

@@ -32,7 +32,7 @@ from pipelines.tune_results import (
     short,
 )
 from shared.errors import UserError
-from shared.run_dir import write_atomic
+from shared.run_dir import RunDir, write_atomic
 
 if TYPE_CHECKING:
     from pipelines.tune import Search
@@ -180,7 +180,8 @@ def tuner_class():
             if not self._is_worker():
                 record_worker(job.path, trial.trial_id, self.tuner_id)
             LOG.info("trial %s: %s", trial.trial_id, values_text(values, budget, job))
-            model_file = (path / "model.keras").resolve()
+            folds = fold_paths(job, path)
+            model_file = (folds[0] / "model.keras").resolve()
             saved: list[Any] = []  # the model object the run saves as its model.keras
 
             def keep(model, where: Path) -> None:
@@ -190,15 +191,18 @@ def tuner_class():
             try:
                 config = tune.trial_config(job, values, budget)
                 job.api.domain.check(config)
+                call = f"pipelines.{job.api.name}.tune(...) trial {trial.trial_id}"
                 with model_io.watch_saves(keep):
-                    runner.execute(
-                        job.api.name,
-                        config,
-                        path,
-                        job.api.domain.train,
-                        call=f"pipelines.{job.api.name}.tune(...) trial {trial.trial_id}",
-                    )
-                sizes = trial_sizes(saved[0] if saved else None, path, job.size_objective)
+                    for k, fold_path in enumerate(folds):
+                        if job.cv:
+                            train_fold(job, config, fold_path, k, f"{call} fold {k}")
+                        else:
+                            runner.execute(
+                                job.api.name, config, path, job.api.domain.train, call=call
+                            )
+                sizes = trial_sizes(saved[0] if saved else None, folds[0], job.size_objective)
+            except NoFolds as err:
+                raise Fatal(str(err)) from None
             except Exception as err:
                 LOG.warning("trial %s failed: %s: %s", trial.trial_id, type(err).__name__, err)
                 raise
@@ -206,7 +210,7 @@ def tuner_class():
                 saved.clear()
                 release_memory()
             try:
-                value = tune.score(path, job.objective)
+                value = sum(tune.score(f, job.objective) for f in folds) / len(folds)
             except tune.ObjectiveMissing as err:
                 raise Fatal(str(err)) from None
             LOG.info("trial %s: %s = %s", trial.trial_id, job.objective, format_number(value))
@@ -233,6 +237,34 @@ DomainTuner = None
 
 class OutOfTime(Exception):
     """--max-time is spent: start no new trial."""
+
+
+class NoFolds(UserError):
+    """--cv on data whose validation split is not cut by Deepfield: every trial alike."""
+
+
+# === Cross-validation (--cv K) ===
+def fold_paths(search: Search, trial_path: Path) -> list[Path]:
+    """The runs a trial trains: itself, or (--cv K) `<trial>/fold-<k>` for each fold."""
+    if not search.cv:
+        return [trial_path]
+    return [trial_path / f"fold-{k}" for k in range(search.cv)]
+
+
+def train_fold(search: Search, config, path: Path, k: int, call: str) -> None:
+    """Train fold k of the trial into `path`: the domain's data loads inside
+    cross_validation_fold, so its validation split is fold k of the rows outside test.
+    A run that cut no fold (the source brought its own validation split) is refused."""
+    from shared.data.splits import cross_validation_fold
+
+    was_complete = RunDir(path).is_complete()
+    with cross_validation_fold(k, search.cv) as fold:
+        runner.execute(search.api.name, config, path, search.api.domain.train, call=call)
+    if not was_complete and fold.cut == 0:
+        raise NoFolds(
+            f"--cv {search.cv}: {search.api.name}'s data came with its own validation split "
+            "(or none was cut), so there are no folds to cut; search without --cv"
+        )
 
 
 def _wait_when_idle(client, idle) -> None:
@@ -282,6 +314,19 @@ def trial_sizes(model, run_path: Path, size_objective: str) -> dict[str, float]:
     return sizes
 
 
+def fold_scores(folds: list[Path], objective: str) -> list[float | None]:
+    """Each fold run's objective (None where it has not finished)."""
+    from pipelines.tune import score
+
+    scores: list[float | None] = []
+    for path in folds:
+        try:
+            scores.append(score(path, objective) if RunDir(path).is_complete() else None)
+        except (OSError, UserError):
+            scores.append(None)
+    return scores
+
+
 def size_of(trial, name: str) -> float | None:
     metric = SIZE_METRICS[name]
     return trial.metrics.get_last_value(metric) if trial.metrics.exists(metric) else None
@@ -298,11 +343,12 @@ def write_search(search: Search, space: Space, oracle) -> dict[str, Any]:
     for trial_id in sorted(oracle.trials, key=lambda t: int(t)):
         trial = oracle.trials[trial_id]
         run_path = search.path / TRIALS / trial_id
-        status = (
-            json.loads((run_path / "status.json").read_text())
-            if (run_path / "status.json").is_file()
-            else {}
-        )
+        folds = fold_paths(search, run_path)
+        statuses = [
+            json.loads((f / "status.json").read_text()) if (f / "status.json").is_file() else {}
+            for f in folds
+        ]
+        walls = [s["wall_seconds"] for s in statuses if s.get("wall_seconds") is not None]
         values = space.config_values(trial.hyperparameters.values)
         budget = trial_budget(search, trial.hyperparameters.values)
         if budget is not None:
@@ -318,10 +364,11 @@ def write_search(search: Search, space: Space, oracle) -> dict[str, Any]:
                 "objective": trial.score if state == "complete" else None,
                 "run": str(run_path),
                 "worker": workers.get(trial_id),
-                "wall_seconds": status.get("wall_seconds"),
+                "wall_seconds": round(sum(walls), 1) if walls else None,
                 "parameters": int(parameters) if parameters is not None else None,
                 "latency_ms": size_of(trial, "latency_ms"),
                 **({"error": message[0]} if message else {}),
+                **({"folds": fold_scores(folds, search.objective)} if search.cv else {}),
             }
         )
     done = [r for r in rows if r["status"] == "complete" and r["objective"] is not None]
@@ -334,6 +381,7 @@ def write_search(search: Search, space: Space, oracle) -> dict[str, Any]:
         "objective": search.objective,
         "direction": search.direction,
         "size_objective": search.size_objective,
+        **({"cv": search.cv} if search.cv else {}),
         "space": {p.key: p.describe() for p in space},
         "trials": rows,
         "best": best,

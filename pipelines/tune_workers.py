@@ -278,6 +278,7 @@ def worker_command(search: Search, folder: Path, tuner_id: str, address: str) ->
     command += ["--objective", search.objective, "--size-objective", search.size_objective]
     command += ["--population", str(search.population), "--sample-size", str(search.sample_size)]
     command += ["--run-dir", str(search.path.resolve())]
+    command += ["--cv", str(search.cv)] if search.cv else []
     return command + ["--worker-id", tuner_id, "--oracle-address", address]
 
 

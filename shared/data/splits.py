@@ -9,12 +9,19 @@ cuts row positions 0..n-1 into the named parts plus the rest ("train"):
 - duplicates: rows with equal `keys` (a content hash, a normalised text) are found, kept in
   the part of their first occurrence (they join one group), and counted in the report.
 
+Inside `cross_validation_fold(k, K)` (how `tune --cv K` scores a trial) every split that
+cuts a "validation" part re-cuts its train and validation rows into K folds by the same
+rules, validating on fold k; the test part stays where the seed put it.
+
 No TensorFlow here, so every domain can split before it imports it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import contextvars
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -22,6 +29,36 @@ import numpy as np
 from shared.errors import UserError
 
 REST = "train"
+VALIDATION = "validation"
+
+
+@dataclass
+class Fold:
+    """Cross-validation fold `index` (0-based) of `count`; `cut` counts the splits re-cut."""
+
+    index: int
+    count: int
+    cut: int = 0
+
+
+_FOLD: contextvars.ContextVar[Fold | None] = contextvars.ContextVar("cv_fold", default=None)
+
+
+@contextmanager
+def cross_validation_fold(index: int, count: int) -> Iterator[Fold]:
+    """While active, every `split_indices` call with a "validation" part pools its train
+    and validation rows and cuts them into `count` folds (stratified, grouped, duplicates
+    together, as the split itself), validating on fold `index` and training on the others;
+    the test part is the one the seed gives without folds. Yields the Fold: a `cut` of 0
+    after loading means the data came with its own validation split (nothing to fold)."""
+    if not (isinstance(count, int) and count >= 2 and 0 <= index < count):
+        raise ValueError(f"fold {index} of {count}: need count >= 2 and 0 <= index < count")
+    fold = Fold(index, count)
+    token = _FOLD.set(fold)
+    try:
+        yield fold
+    finally:
+        _FOLD.reset(token)
 
 
 def split_indices(
@@ -71,8 +108,13 @@ def split_indices(
         )
     # Duplicates join their first occurrence's group unless that leaves a part empty
     # (a data set of near-identical rows); then they stay where the groups put them.
-    together = assign(_merge(group_ids, _codes(keys)[0])) if keys is not None else None
+    merged = _merge(group_ids, _codes(keys)[0]) if keys is not None else None
+    together = assign(merged) if merged is not None else None
     split_of = by_groups if together is None else together
+    fold = _FOLD.get()
+    if fold is not None and VALIDATION in sizes:
+        units = group_ids if together is None else merged
+        split_of = _refold(split_of, units, label_ids, len(classes), list(sizes), fold, seed, what)
     positions = {
         name: np.flatnonzero(split_of == part)
         for part, name in [(len(sizes), REST), *enumerate(sizes)]
@@ -84,6 +126,8 @@ def split_indices(
         "grouped": groups is not None,
         "groups": int(len(np.unique(group_ids))) if groups is not None else None,
     }
+    if fold is not None and VALIDATION in sizes:
+        report["cv"] = {"fold": fold.index, "folds": fold.count}
     if labels is not None:
         report["class_counts"] = {
             name: {
@@ -265,6 +309,36 @@ def _assign(
         split_of[order[start : start + take]] = part
         start += take
     return split_of
+
+
+def _refold(
+    split_of: np.ndarray,
+    units: np.ndarray,
+    label_ids: np.ndarray,
+    num_classes: int,
+    names: list[str],
+    fold: Fold,
+    seed: int,
+    what: str,
+) -> np.ndarray:
+    """`split_of` with its train and validation rows re-cut as `fold` (see
+    cross_validation_fold): K equal folds by `_assign`, the same stratified, grouped cut."""
+    validation, rest = names.index(VALIDATION), len(names)
+    pool = np.flatnonzero((split_of == validation) | (split_of == rest))
+    count = fold.count
+    sizes = {f"fold {i}": len(pool) // count for i in range(count - 1)}  # the last: the rest
+    fold_of = None
+    if len(np.unique(units[pool])) > count - 1 and len(pool) // count >= 1:
+        fold_of = _assign(units[pool], label_ids[pool], num_classes, sizes, len(pool), seed)
+    if fold_of is None or np.bincount(fold_of, minlength=count).min() == 0:
+        raise UserError(
+            f"{what} has too few rows (or groups of rows that stay together) outside the "
+            f"test split to cut {count} cross-validation folds; use fewer folds"
+        )
+    out = split_of.copy()
+    out[pool] = np.where(fold_of == fold.index, validation, rest)
+    fold.cut += 1
+    return out
 
 
 def _fill_class_gaps(
