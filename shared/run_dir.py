@@ -153,6 +153,11 @@ class RunDir:
         for name, counts in (class_counts or {}).items():
             if name in parts:
                 parts[name]["class_counts"] = counts
+        from shared.data.splits import active_fold
+
+        fold = active_fold()  # tune --cv: a fold run of a trial says which fold it holds
+        if fold is not None and fold.cut and "cv" not in facts:
+            facts["cv"] = {"fold": fold.index, "folds": fold.count}
         write_json(self.splits_path, {"source": source, "splits": parts, **facts})
 
     def read_metrics(self) -> dict[str, Any]:

@@ -44,6 +44,11 @@ class Fold:
 _FOLD: contextvars.ContextVar[Fold | None] = contextvars.ContextVar("cv_fold", default=None)
 
 
+def active_fold() -> Fold | None:
+    """The cross-validation fold in effect (see cross_validation_fold), if any."""
+    return _FOLD.get()
+
+
 @contextmanager
 def cross_validation_fold(index: int, count: int) -> Iterator[Fold]:
     """While active, every `split_indices` call with a "validation" part pools its train

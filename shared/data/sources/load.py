@@ -186,6 +186,12 @@ def _finish(
             keys[name] = None if pool_keys is None else pool_keys[indices]
             if name == "train":
                 info_splits[name] = {"origin": "remainder", "of": of}
+            elif name == "validation" and "cv" in split_report:  # tune --cv
+                info_splits[name] = {
+                    "origin": "cross-validation fold",
+                    **split_report["cv"],
+                    "of": of,
+                }
             else:
                 info_splits[name] = {
                     "origin": "seeded fraction",

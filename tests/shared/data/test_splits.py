@@ -126,3 +126,39 @@ def test_splitter_and_table_reader_import_without_tensorflow() -> None:
     )
     result = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True)
     assert result.returncode == 0, result.stderr.decode()[-500:]
+
+
+def test_cross_validation_folds_recut_train_and_validation_and_leave_test() -> None:
+    """Inside cross_validation_fold(k, K) the rows outside test are cut into K folds,
+    grouped and stratified like the split itself; fold k validates, the test part is the
+    one the seed gives without folds, and outside the context nothing changes."""
+    from shared.data.splits import cross_validation_fold
+
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 4, 600)
+    groups = rng.integers(0, 150, 600)  # 4 rows per group on average
+    plain, _ = split_indices(600, PARTS, 3, labels=labels, groups=groups)
+    pool = np.union1d(plain["train"], plain["validation"])
+    validations = []
+    for k in range(3):
+        with cross_validation_fold(k, 3) as fold:
+            positions, report = split_indices(600, PARTS, 3, labels=labels, groups=groups)
+        assert fold.cut == 1 and report["cv"] == {"fold": k, "folds": 3}
+        assert np.array_equal(positions["test"], plain["test"])
+        split_of = _split_of(positions, 600)
+        for name in ("validation", "test"):  # no group straddles train and another part
+            assert not set(groups[split_of == name]) & set(groups[split_of == "train"])
+        share = np.bincount(labels[positions["validation"]], minlength=4) / len(
+            positions["validation"]
+        )
+        assert np.abs(share - np.bincount(labels[pool], minlength=4) / len(pool)).max() < 0.05
+        validations.append(positions["validation"])
+    joined = np.concatenate(validations)
+    assert sorted(joined.tolist()) == pool.tolist()  # the folds partition the pool
+    assert abs(len(validations[0]) - len(pool) / 3) < 20
+    again, _ = split_indices(600, PARTS, 3, labels=labels, groups=groups)
+    assert all(np.array_equal(again[k], plain[k]) for k in plain)
+    # Too few groups outside test for the folds: one clear error.
+    groups = np.repeat(np.arange(8), 3)  # about 6 groups outside test, 10 folds
+    with cross_validation_fold(0, 10), pytest.raises(UserError, match="too few rows"):
+        split_indices(24, {"validation": 3, "test": 3}, 0, groups=groups)
