@@ -193,13 +193,11 @@ def tuner_class():
                 job.api.domain.check(config)
                 call = f"pipelines.{job.api.name}.tune(...) trial {trial.trial_id}"
                 with model_io.watch_saves(keep):
-                    for k, fold_path in enumerate(folds):
-                        if job.cv:
+                    if job.cv:
+                        for k, fold_path in enumerate(folds):
                             train_fold(job, config, fold_path, k, f"{call} fold {k}")
-                        else:
-                            runner.execute(
-                                job.api.name, config, path, job.api.domain.train, call=call
-                            )
+                    else:
+                        runner.execute(job.api.name, config, path, job.api.domain.train, call=call)
                 sizes = trial_sizes(saved[0] if saved else None, folds[0], job.size_objective)
             except NoFolds as err:
                 raise Fatal(str(err)) from None
@@ -253,14 +251,21 @@ def fold_paths(search: Search, trial_path: Path) -> list[Path]:
 
 def train_fold(search: Search, config, path: Path, k: int, call: str) -> None:
     """Train fold k of the trial into `path`: the domain's data loads inside
-    cross_validation_fold, so its validation split is fold k of the rows outside test.
-    A run that cut no fold (the source brought its own validation split) is refused."""
+    cross_validation_fold, so its validation split is fold k of the rows outside test
+    (the run's data_splits.json says so). A run whose data cut no fold (the source
+    brought its own validation split) is refused, and removed if this call made it."""
+    import shutil
+
     from shared.data.splits import cross_validation_fold
 
-    was_complete = RunDir(path).is_complete()
-    with cross_validation_fold(k, search.cv) as fold:
+    existed = path.exists()
+    with cross_validation_fold(k, search.cv):
         runner.execute(search.api.name, config, path, search.api.domain.train, call=call)
-    if not was_complete and fold.cut == 0:
+    splits = RunDir(path).splits_path
+    cut = json.loads(splits.read_text()).get("cv") if splits.is_file() else None
+    if cut != {"fold": k, "folds": search.cv}:
+        if not existed:
+            shutil.rmtree(path, ignore_errors=True)
         raise NoFolds(
             f"--cv {search.cv}: {search.api.name}'s data came with its own validation split "
             "(or none was cut), so there are no folds to cut; search without --cv"

@@ -96,21 +96,10 @@ def test_cv_on_data_with_its_own_validation_split_is_one_error(tmp_path, cli):
             for i in range(count):
                 pixels = rng.integers(0, 255, (8, 8), dtype=np.uint8)
                 Image.fromarray(pixels).save(tmp_path / "images" / split / label / f"{i}.png")
-    code, _, err = cli(
-        "vision",
-        "tune",
-        "--config",
-        "digits",
-        "--data",
-        f"folder:{tmp_path / 'images'}",
-        "--set",
-        "train.epochs=1",
-        "--trials",
-        "1",
-        "--cv",
-        "2",
-        "--run-dir",
-        str(tmp_path / "search"),
-    )
-    assert code == 2
-    assert "came with its own validation split" in err and "search without --cv" in err
+    args = ["vision", "tune", "--config", "digits", "--data", f"folder:{tmp_path / 'images'}"]
+    args += ["--set", "train.epochs=1", "--trials", "1", "--cv", "2"]
+    for _ in range(2):  # the run it trained is removed: a rerun fails the same way
+        code, _, err = cli(*args, "--run-dir", str(tmp_path / "search"))
+        assert code == 2
+        assert "came with its own validation split" in err and "search without --cv" in err
+        assert not (tmp_path / "search" / "trials" / "0" / "fold-0").exists()
