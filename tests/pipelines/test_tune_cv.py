@@ -103,3 +103,34 @@ def test_cv_on_data_with_its_own_validation_split_is_one_error(tmp_path, cli):
         assert code == 2
         assert "came with its own validation split" in err and "search without --cv" in err
         assert not (tmp_path / "search" / "trials" / "0" / "fold-0").exists()
+
+
+def test_workers_are_started_with_the_searchs_folds(tmp_path):
+    """A --workers search's worker processes train folds too: their command carries --cv."""
+    import pipelines
+    from pipelines import tune, tune_workers
+
+    def command(cv):
+        planned = tune.plan(
+            pipelines.finance,
+            config="credit",
+            data=None,
+            overrides=[],
+            task=None,
+            space=None,
+            trials=2,
+            algorithm="random",
+            max_time=None,
+            run_dir=tmp_path / f"search-{cv}",
+            objective=None,
+            seed=None,
+            population=10,
+            sample_size=3,
+            workers=2,
+            cv=cv,
+        )
+        return tune_workers.worker_command(planned, tmp_path, "tuner0", "localhost:1")
+
+    with_cv = command(3)
+    assert with_cv[with_cv.index("--cv") + 1] == "3"
+    assert "--cv" not in command(None)
