@@ -17,7 +17,7 @@ instead of tune's default space. `--cv K` scores each trial by K-fold cross-vali
 over the train and validation rows (`tune --cv K`, the test split untouched) and sets the
 refit of the best trial (trained once on the usual split, as the default is) beside the
 default. `--first-seed S` starts the seeds at S, so seeds can run as separate processes;
-`merge FILE...` then writes the summary record of their per-seed records.
+`merge FILE...` then appends the summary of their per-seed records to the first file.
 
 `nas`: regularized evolution (`--algorithm evolution`) over small_cnn architectures
 within a size budget (`NAS_SPACE`: one to three stages, each at most half the default's
@@ -176,7 +176,9 @@ def search(
     )
 
 
-def summarize(out, domain, seeds, trials, objective, space, cv, default_scores, search_scores):
+def summarize(
+    out, domain, seeds, trials, objective, space, cv, default_scores, search_scores, **extra
+):
     """The summary record of a search benchmark's seeds, emitted to `out`."""
     name, config, metric = TARGETS[domain]
     summary = record(
@@ -200,14 +202,15 @@ def summarize(out, domain, seeds, trials, objective, space, cv, default_scores, 
         + (f" --objective {objective}" if objective else "")
         + (f" --space {space}" if space else "")
         + (f" --cv {cv}" if cv else ""),
+        **extra,
     )
     emit(out, summary)
     return summary
 
 
-def merge(out: Path | None, files: list[Path]) -> dict:
-    """The summary of per-seed records written by separate processes (`--first-seed`):
-    they must agree on everything but the seed."""
+def merge(files: list[Path]) -> dict:
+    """The summary of per-seed records written by separate processes (`--first-seed`),
+    appended to the first file: they must agree on everything but the seed."""
     import json
 
     rows = [
@@ -229,7 +232,7 @@ def merge(out: Path | None, files: list[Path]) -> dict:
     domain = next(k for k, v in TARGETS.items() if v[1] == first["config"])
     objective = None if first["objective"] == "val_loss" else first["objective"]
     return summarize(
-        out,
+        files[0],
         domain,
         [r["seed"] for r in rows],
         first["trials"],
@@ -238,6 +241,7 @@ def merge(out: Path | None, files: list[Path]) -> dict:
         first["cv"],
         [r["default"] for r in rows],
         [r["searched"] for r in rows],
+        merged_from=[Path(f).name for f in files],
     )
 
 
@@ -328,11 +332,13 @@ def main(argv: list[str] | None = None) -> int:
         "--space", default=None, help=f"search only: {' or '.join(SPACES)} or a YAML file"
     )
     args = parser.parse_args(argv)
+    if args.what == "merge":
+        merge(args.files)
+        print(f"summary appended to {args.files[0]}", file=sys.stderr)
+        return 0
     out = results_file("search_targets")
     seeds = tuple(range(args.first_seed, args.first_seed + args.seeds))
-    if args.what == "merge":
-        merge(out, args.files)
-    elif args.what == "search":
+    if args.what == "search":
         trials = args.trials or TRIALS
         search(args.domain, out, seeds, trials, args.objective, args.space, args.cv)
     else:
