@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import json
 import statistics
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -68,7 +66,7 @@ def test_cv_search_scores_folds_and_refits_the_best(tmp_path, cli):
     assert code == 2 and "different cv" in err
 
 
-def test_cv_refusals_come_before_tensorflow(tmp_path):
+def test_cv_refusals_come_before_tensorflow(tmp_path, cli):
     calls = [
         "pipelines.finance.tune(config='credit', trials=1, cv=2, objective='roc_auc', run_dir='s')",
         "pipelines.finance.tune(config='credit', trials=1, cv=1, run_dir='s')",
@@ -77,14 +75,8 @@ def test_cv_refusals_come_before_tensorflow(tmp_path):
     assert "the objective must be a val_* metric" in errors[0] and "roc_auc" in errors[0]
     assert "--cv must be at least 2 folds (got 1)" in errors[1]
     assert not (tmp_path / "s").exists()
-    done = subprocess.run(
-        [sys.executable, "-m", "pipelines.cli", *BASE, "--trials", "1", "--cv", "1"],
-        capture_output=True,
-        text=True,
-        cwd=tmp_path,
-        timeout=120,
-    )
-    assert done.returncode == 2 and "--cv" in done.stderr and "Traceback" not in done.stderr
+    code, _, err = cli(*BASE, "--trials", "1", "--cv", "1")
+    assert code == 2 and "--cv" in err and "Traceback" not in err
 
 
 def test_cv_on_data_with_its_own_validation_split_is_one_error(tmp_path, cli):
@@ -107,29 +99,12 @@ def test_cv_on_data_with_its_own_validation_split_is_one_error(tmp_path, cli):
 
 def test_workers_are_started_with_the_searchs_folds(tmp_path):
     """A --workers search's worker processes train folds too: their command carries --cv."""
-    import pipelines
-    from pipelines import tune, tune_workers
+    from pipelines import tune_workers
+    from tests.pipelines.test_tune_workers import credit_search
 
     def command(cv):
-        planned = tune.plan(
-            pipelines.finance,
-            config="credit",
-            data=None,
-            overrides=[],
-            task=None,
-            space=None,
-            trials=2,
-            algorithm="random",
-            max_time=None,
-            run_dir=tmp_path / f"search-{cv}",
-            objective=None,
-            seed=None,
-            population=10,
-            sample_size=3,
-            workers=2,
-            cv=cv,
-        )
-        return tune_workers.worker_command(planned, tmp_path, "tuner0", "localhost:1")
+        search = credit_search(tmp_path / f"search-{cv}", workers=2, cv=cv)
+        return tune_workers.worker_command(search, tmp_path, "tuner0", "localhost:1")
 
     with_cv = command(3)
     assert with_cv[with_cv.index("--cv") + 1] == "3"

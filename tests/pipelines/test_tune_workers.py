@@ -64,9 +64,19 @@ def test_the_space_file_workers_read_is_the_same_space(tmp_path):
     assert again.params == space.params
 
 
-def test_a_failing_worker_stops_the_others_with_its_error(tmp_path, monkeypatch):
+def credit_search(run_dir: Path, **options):
+    """A planned (not started) 2-trial random search of finance credit: no TensorFlow."""
     import pipelines
-    from pipelines import tune, tune_workers
+    from pipelines import tune
+
+    defaults = dict(config="credit", data=None, overrides=[], task=None, space=None)
+    defaults |= dict(trials=2, algorithm="random", max_time=None, objective=None, seed=None)
+    defaults |= dict(population=10, sample_size=3)
+    return tune.plan(pipelines.finance, run_dir=run_dir, **{**defaults, **options})
+
+
+def test_a_failing_worker_stops_the_others_with_its_error(tmp_path, monkeypatch):
+    from pipelines import tune_workers
     from shared.errors import UserError
 
     report = tmp_path / "env.json"
@@ -81,23 +91,7 @@ def test_a_failing_worker_stops_the_others_with_its_error(tmp_path, monkeypatch)
         return [sys.executable, "-c", scripts[tuner_id]]
 
     monkeypatch.setattr(tune_workers, "worker_command", command)
-    search = tune.plan(
-        pipelines.finance,
-        config="credit",
-        data=None,
-        overrides=[],
-        task=None,
-        space=None,
-        trials=2,
-        algorithm="random",
-        max_time=None,
-        run_dir=tmp_path / "search",
-        objective=None,
-        seed=None,
-        population=10,
-        sample_size=3,
-        workers=2,
-    )
+    search = credit_search(tmp_path / "search", workers=2)
     from shared.search.space import Param, Space
 
     started = time.monotonic()
