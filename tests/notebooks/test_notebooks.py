@@ -22,7 +22,16 @@ DOMAINS = {domain.name: domain for domain in all_domains()}
 
 
 # topic notebook -> the run folders (under DEEPFIELD_RUNS) it trains
-TOPICS = {"search_and_compression": ("digits", "search", "digits_small", "pruned80", "distilled")}
+TOPICS = {
+    "search_and_compression": (
+        "digits",
+        "search",
+        "search_cv",
+        "digits_small",
+        "pruned80",
+        "distilled",
+    )
+}
 
 
 def notebook_path(domain) -> Path:
