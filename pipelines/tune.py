@@ -305,11 +305,11 @@ def run_search(search: Search) -> TuneResult | None:
             tuner = tuner_class()(search, space)
         tuner.run()
     if search.cv:
-        refit(search, space)
+        refit(search)
     return result_of(search.path)
 
 
-def refit(search: Search, space: Space) -> Path | None:
+def refit(search: Search) -> Path | None:
     """`--cv`: train the best trial's values once on the usual split (no folds) into
     `<run-dir>/refit/<id>`, the run `TuneResult.best` is; recorded in search.json."""
     path = search.path / SEARCH

@@ -171,14 +171,22 @@ def search_table(data: dict[str, Any]) -> str:
         if data.get("cv"):
             folds = ", ".join(format_number(v) for v in data["best"].get("folds") or [])
             lines.append(f"{data['cv']}-fold cross-validation, folds: {folds}")
-        refit = data.get("refit") or {}
-        if refit.get("trial") == best:
+        refit = current_refit(data)
+        if refit:
             lines.append(f"run: {refit['run']} (refit on the usual split)")
         else:
             lines.append(f"run: {data['best']['run']}")
     else:
         lines.append("best: none (no trial completed)")
     return "\n".join(lines)
+
+
+def current_refit(data: dict[str, Any]) -> dict[str, Any] | None:
+    """--cv: search.json's refit (the best trial trained on the usual split), or None if
+    there is none or it is of an earlier best (a resumed search, not refit yet)."""
+    refit = data.get("refit")
+    best = (data.get("best") or {}).get("id")
+    return refit if refit and best is not None and refit.get("trial") == best else None
 
 
 def result_of(path: str | Path) -> TuneResult:
@@ -204,8 +212,6 @@ def result_of(path: str | Path) -> TuneResult:
             for r in data["trials"]
         ]
     )
-    refit = data.get("refit")  # --cv: the best trial trained on the usual split
-    if refit and refit.get("trial") != (data.get("best") or {}).get("id"):
-        refit = None  # a resumed search found a new best, not refit yet
+    refit = current_refit(data)
     best = Run(refit["run"] if refit else data["best"]["run"]) if data.get("best") else None
     return TuneResult(path, data["objective"], data["direction"], best, frame, data)

@@ -349,10 +349,7 @@ def write_search(search: Search, space: Space, oracle) -> dict[str, Any]:
         trial = oracle.trials[trial_id]
         run_path = search.path / TRIALS / trial_id
         folds = fold_paths(search, run_path)
-        statuses = [
-            json.loads((f / "status.json").read_text()) if (f / "status.json").is_file() else {}
-            for f in folds
-        ]
+        statuses = [RunDir(f).status() for f in folds]
         walls = [s["wall_seconds"] for s in statuses if s.get("wall_seconds") is not None]
         values = space.config_values(trial.hyperparameters.values)
         budget = trial_budget(search, trial.hyperparameters.values)

@@ -156,7 +156,7 @@ class RunDir:
         from shared.data.splits import active_fold
 
         fold = active_fold()  # tune --cv: a fold run of a trial says which fold it holds
-        if fold is not None and fold.cut and "cv" not in facts:
+        if fold is not None and fold.cut:
             facts["cv"] = {"fold": fold.index, "folds": fold.count}
         write_json(self.splits_path, {"source": source, "splits": parts, **facts})
 

@@ -116,8 +116,8 @@ def split_indices(
     merged = _merge(group_ids, _codes(keys)[0]) if keys is not None else None
     together = assign(merged) if merged is not None else None
     split_of = by_groups if together is None else together
-    fold = _FOLD.get()
-    if fold is not None and VALIDATION in sizes:
+    fold = _FOLD.get() if VALIDATION in sizes else None  # tune --cv: re-cut train+validation
+    if fold is not None:
         units = group_ids if together is None else merged
         split_of = _refold(split_of, units, label_ids, len(classes), list(sizes), fold, seed, what)
     positions = {
@@ -131,7 +131,7 @@ def split_indices(
         "grouped": groups is not None,
         "groups": int(len(np.unique(group_ids))) if groups is not None else None,
     }
-    if fold is not None and VALIDATION in sizes:
+    if fold is not None:
         report["cv"] = {"fold": fold.index, "folds": fold.count}
     if labels is not None:
         report["class_counts"] = {

@@ -220,8 +220,6 @@ def _finish(
     }
     if groups is not None:
         split_info["groups"] = split_report.get("groups")
-    if "cv" in split_report:  # a cross-validation fold (shared.data.splits)
-        split_info["cv"] = split_report["cv"]
     return ImageData(
         spec=spec,
         class_names=list(loaded.class_names),
