@@ -41,6 +41,7 @@ BENCHMARKS = {
     "driving_multitask": "benchmarks.driving_multitask",
     "driving_speed": "benchmarks.driving_speed",
     "search_targets": "benchmarks.search_targets",
+    "search_noise": "benchmarks.search_noise",
     "compress_targets": "benchmarks.compress_targets",
 }
 
