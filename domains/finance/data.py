@@ -27,7 +27,7 @@ from domains.finance.schema import (
     non_numeric_example,
 )
 from shared.data.spec import parse_spec
-from shared.data.splits import split_indices, split_sizes, with_split_column
+from shared.data.splits import rolling_origin, split_indices, split_sizes, with_split_column
 from shared.data.table import read_table, table_options
 from shared.errors import UserError
 
@@ -199,11 +199,8 @@ def split_rows(
         raise UserError(f"only {n} rows: too few to split into train, validation and test")
     if how == "time":
         ranked = np.argsort(order, kind="stable")
-        splits = {
-            "train": ranked[: n - n_test - n_val],
-            "validation": ranked[n - n_test - n_val : n - n_test],
-            "test": ranked[n - n_test :],
-        }
+        # tune --cv: the validation window rolls back in time, one fold at a time
+        splits = {**rolling_origin(ranked[: n - n_test], n_val), "test": ranked[n - n_test :]}
     else:
         splits, found = split_indices(
             n, {"validation": n_val, "test": n_test}, seed, labels=labels, groups=groups, keys=keys

@@ -11,7 +11,8 @@ cuts row positions 0..n-1 into the named parts plus the rest ("train"):
 
 Inside `cross_validation_fold(k, K)` (how `tune --cv K` scores a trial) every split that
 cuts a "validation" part re-cuts its train and validation rows into K folds by the same
-rules, validating on fold k; the test part stays where the seed put it.
+rules, validating on fold k; the test part stays where the seed put it. A split by time
+rolls its validation window back instead (`rolling_origin`): no fold trains on the future.
 
 No TensorFlow here, so every domain can split before it imports it.
 """
@@ -64,6 +65,29 @@ def cross_validation_fold(index: int, count: int) -> Iterator[Fold]:
         yield fold
     finally:
         _FOLD.reset(token)
+
+
+def rolling_origin(past: np.ndarray, size: int, what: str = "the data") -> dict[str, np.ndarray]:
+    """A split by time's train and validation rows: `past` (the rows before the test part,
+    oldest first) ends in a validation window of `size` rows, the rest trains.
+
+    Inside `cross_validation_fold(k, K)` the window rolls back (rolling-origin evaluation,
+    scikit-learn's TimeSeriesSplit with a fixed test size): fold k validates on the
+    `size` rows that end (K - 1 - k) windows before the usual one and trains on every row
+    before them, never on later rows; fold K - 1 is the split without folds.
+    """
+    fold = _FOLD.get()
+    back = 0 if fold is None else fold.count - 1 - fold.index
+    end = len(past) - back * size
+    if end - size < 1:
+        raise UserError(
+            f"{what} has too few rows before the test split for "
+            f"{fold.count if fold else 1} validation window(s) of {size} rows and a "
+            "training part; use fewer folds or a smaller validation split"
+        )
+    if fold is not None:
+        fold.cut += 1
+    return {REST: past[: end - size], VALIDATION: past[end - size : end]}
 
 
 def split_indices(

@@ -171,6 +171,34 @@ def test_time_split_trains_on_the_past():
     assert order[splits["validation"]].max() < order[splits["test"]].min()
 
 
+def test_time_split_under_cross_validation_rolls_the_validation_window_back():
+    """tune --cv K on a split by time: fold k validates on the window (K - 1 - k) windows
+    before the usual one and trains only on earlier rows; the last fold is the usual
+    split, the test rows never move, and too many folds for the rows is one error."""
+    from shared.data.splits import cross_validation_fold
+
+    labels = np.tile([0, 0, 0, 1], 50)
+    order = np.random.default_rng(1).permutation(200).astype(float)
+    data = _config().data.model_copy(update={"split": "time"})
+    plain, _ = split_rows(labels, order, data, seed=0)
+    windows = []
+    for k in range(3):
+        with cross_validation_fold(k, 3) as fold:
+            splits, how = split_rows(labels, order, data, seed=0)
+        assert how == "time" and fold.cut == 1
+        assert np.array_equal(splits["test"], plain["test"])
+        assert len(splits["validation"]) == len(plain["validation"])
+        assert order[splits["train"]].max() < order[splits["validation"]].min()
+        assert set(splits["train"]) | set(splits["validation"]) == {
+            r for r in range(200) if order[r] <= order[splits["validation"]].max()
+        }  # every earlier row trains, no later one
+        windows.append(order[splits["validation"]])
+    assert windows[0].max() < windows[1].min() and windows[1].max() < windows[2].min()
+    assert set(windows[2]) == set(order[plain["validation"]])
+    with cross_validation_fold(0, 9), pytest.raises(UserError, match="too few rows before"):
+        split_rows(labels, order, data, seed=0)
+
+
 def test_history_index_holds_only_earlier_rows_of_the_same_customer():
     from domains.finance.schema import Schema
 
