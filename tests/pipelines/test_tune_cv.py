@@ -1,6 +1,6 @@
 """`tune --cv K`: each trial is K fold runs over the rows outside the test split, scored
 by their mean, and the best trial is refit on the usual split (finance credit, 2 epochs
-per run, about 3 s each); the refusals."""
+per run, about 3 s each); the refusals; (large) folds trained by 2 worker processes."""
 
 from __future__ import annotations
 
@@ -109,3 +109,27 @@ def test_workers_are_started_with_the_searchs_folds(tmp_path):
     with_cv = command(3)
     assert with_cv[with_cv.index("--cv") + 1] == "3"
     assert "--cv" not in command(None)
+
+
+@pytest.mark.large
+def test_two_workers_train_every_fold_of_their_trials(tmp_path, cli):
+    """--cv 2 --workers 2: each worker trains both folds of the trials it is given, the
+    chief scores their mean and refits the best; no worker is left behind."""
+    from tests.pipelines.test_tune_workers import CREDIT, _worker_pids
+
+    search = (tmp_path / "search").resolve()
+    args = [*CREDIT, "--trials", "4", "--workers", "2", "--cv", "2", "--run-dir", str(search)]
+    code, out, err = cli(*args)
+    assert code == 0, err[-3000:]
+    data = json.loads((search / "search.json").read_text())
+    assert data["cv"] == 2 and [t["status"] for t in data["trials"]] == ["complete"] * 4
+    assert {t["worker"] for t in data["trials"]} == {"tuner0", "tuner1"}
+    for trial in data["trials"]:
+        folds = [Path(trial["run"]) / f"fold-{k}" for k in range(2)]
+        assert [_splits(f)["cv"] for f in folds] == [{"fold": k, "folds": 2} for k in range(2)]
+        assert trial["objective"] == pytest.approx(statistics.fmean(trial["folds"]))
+    best = data["best"]["id"]
+    refit = search / "refit" / best
+    assert data["refit"] == {"trial": best, "run": str(refit)}
+    assert "cv" not in _splits(refit) and "refit on the usual split" in out
+    assert not _worker_pids(search)
