@@ -3,6 +3,7 @@
     python -m benchmarks.search_targets search --domain vision    digits: a 20-trial search
     python -m benchmarks.search_targets search --domain finance   German credit: the same
     python -m benchmarks.search_targets search --domain finance-fraud   the fraud stream
+    python -m benchmarks.search_targets search --domain vision-breast   digits config, BreastMNIST
     python -m benchmarks.search_targets nas                       evolutionary NAS on digits
 
 `search`: per seed, the default config (`digits`, finance `credit` or `fraud`) trained
@@ -47,6 +48,17 @@ TARGETS = {  # --domain -> (domain, config, test metric)
     "vision": ("vision", "digits", "accuracy"),
     "finance": ("finance", "credit", "roc_auc"),
     "finance-fraud": ("finance", "fraud", "pr_auc"),
+    "vision-breast": ("vision", "digits", "accuracy"),
+}
+# --domain -> the data the config is trained on instead of its own source. BreastMNIST
+# (the copy the healthcare domain ships, as a user's npz file): the digits config on a
+# set nobody tuned it for, whose default is below what the set allows (0.833 at seed 0;
+# MedMNIST v2's ResNet-18 (28) reports 0.863), to see whether the same search gains
+# where there is room. Its npz ships train/validation/test splits (546/78/156), so seeds
+# change the initialisation only, and --cv has nothing to fold.
+DATA = {
+    "vision-breast": "npz:"
+    + str(Path(__file__).resolve().parents[1] / "domains/healthcare/data/breastmnist.npz"),
 }
 SEEDS = (0, 1, 2)
 TRIALS = 20
@@ -130,11 +142,17 @@ def search(
     with tempfile.TemporaryDirectory(prefix="bench-search-") as tmp:
         for seed in seeds:
             start = time.perf_counter()
-            run = api.train(config=config, run_dir=Path(tmp) / f"default-{seed}", seed=seed)
+            run = api.train(
+                config=config,
+                data=DATA.get(domain),
+                run_dir=Path(tmp) / f"default-{seed}",
+                seed=seed,
+            )
             default_s = time.perf_counter() - start
             start = time.perf_counter()
             result = api.tune(
                 config=config,
+                data=DATA.get(domain),
                 overrides=[f"runtime.seed={seed}"],
                 run_dir=Path(tmp) / f"search-{seed}",
                 trials=trials,
@@ -229,7 +247,7 @@ def merge(files: list[Path]) -> dict:
     if len({r["seed"] for r in rows}) != len(rows):
         raise SystemExit("merge: a seed appears twice")
     first = rows[0]
-    domain = next(k for k, v in TARGETS.items() if v[1] == first["config"])
+    domain = first["domain"]
     objective = None if first["objective"] == "val_loss" else first["objective"]
     return summarize(
         files[0],
