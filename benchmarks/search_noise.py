@@ -43,11 +43,11 @@ REPEATS = 6
 
 
 def digits_rows() -> dict[bytes, int]:
-    """Pixel bytes of each scikit-learn digit (as the builtin source scales them) -> its row.
+    """Pixel bytes of each scikit-learn digit, as `builtin:digits` loads it -> its row.
     The 1,797 images are all distinct (the splitter's duplicate report finds none)."""
-    from sklearn.datasets import load_digits
+    from shared.data.sources.builtin import BUILTINS
 
-    images = np.round(load_digits().images * (255.0 / 16.0)).astype(np.uint8)
+    images, _, _ = BUILTINS.get("digits")()
     rows = {image.tobytes(): row for row, image in enumerate(images)}
     if len(rows) != len(images):
         raise SystemExit("digits: two images share their pixels; rows cannot be matched")
@@ -67,16 +67,16 @@ def test_errors(run, rows: dict[bytes, int]) -> tuple[float, list[dict], list[in
     images, labels, probabilities = task.predict_probabilities(model, data, "test")
     predicted = probabilities.argmax(axis=1)
     wrong = np.flatnonzero(predicted != labels)
+    tested = [rows[image.reshape(8, 8).tobytes()] for image in images]
     errors = [
         {
-            "row": rows[images[i].reshape(8, 8).tobytes()],
+            "row": tested[i],
             "label": int(labels[i]),
             "predicted": int(predicted[i]),
             "confidence": round(float(probabilities[i, predicted[i]]), 4),
         }
         for i in wrong
     ]
-    tested = [rows[image.reshape(8, 8).tobytes()] for image in images]
     return 1.0 - len(wrong) / len(labels), errors, tested
 
 
@@ -129,7 +129,7 @@ def study(out: Path | None, repeats: int, seeds=SEEDS, overrides=()) -> dict:
 def summarize(out, per_seed, missed, tested, errors_per_run, repeats, overrides) -> dict:
     """Spread of a 3-seed mean from repeats alone: var(mean) = sum(var_seed) / seeds²."""
     seeds = sorted(per_seed)
-    variances = [statistics.variance(per_seed[s]) if repeats > 1 else 0.0 for s in seeds]
+    variances = [statistics.variance(v) if len(v) > 1 else 0.0 for v in map(per_seed.get, seeds)]
     mean_sd = math.sqrt(sum(variances)) / len(seeds)
     summary = record(
         "search_noise.summary",

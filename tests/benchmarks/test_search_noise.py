@@ -17,15 +17,16 @@ if str(REPO) not in sys.path:
 from benchmarks import search_noise  # noqa: E402
 
 
-def test_digit_rows_match_the_builtin_source_pixels() -> None:
-    from shared.data.sources.builtin import BUILTINS
+def test_digit_rows_match_scikit_learn_rows() -> None:
+    from sklearn.datasets import load_digits
 
-    images, labels, _ = BUILTINS.get("digits")()
+    digits = load_digits()
     rows = search_noise.digits_rows()
 
-    assert len(rows) == len(images) == 1797
-    for row in (0, 794, 1658, 1796):
-        assert rows[np.ascontiguousarray(images[row]).tobytes()] == row
+    assert len(rows) == len(digits.images) == 1797
+    for row in (0, 794, 1658, 1796):  # the builtin source scales 0..16 to 0..255
+        pixels = np.round(digits.images[row] * (255.0 / 16.0)).astype(np.uint8)
+        assert rows[pixels.tobytes()] == row
 
 
 def test_summary_spread_of_the_three_seed_mean_and_the_images_missed_by_most_runs() -> None:
